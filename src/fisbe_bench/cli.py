@@ -1,0 +1,71 @@
+"""The ``fisbe-bench`` command line: a thin dispatcher over package modules.
+
+Each subcommand lives in the module named in ``COMMANDS``; that module defines
+``configure_parser(parser)`` and ``run(args) -> int``. Modules are imported only when
+their subcommand runs, so ``fisbe-bench evaluate`` never imports torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from fisbe_bench import __version__
+from fisbe_bench.errors import FisbeError
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "synth": ("fisbe_bench.synth", "write a synthetic FISBe-like dataset"),
+    "download": ("fisbe_bench.data", "download a file with resume and checksum check"),
+    "extract": ("fisbe_bench.archive", "safely extract a FISBe archive"),
+    "splits": ("fisbe_bench.splits", "turn an official split file into a sample table"),
+    "evaluate": ("fisbe_bench.metrics.cli", "score predictions with the FISBe metrics"),
+    "threshold-cc": ("fisbe_bench.methods.threshold_cc", "B0: threshold + connected components"),
+    "colour-clustering": ("fisbe_bench.methods.colour_cli", "B2: colour clustering"),
+    "train": ("fisbe_bench.models.train_cli", "B1: train the affinity U-Net"),
+    "predict": ("fisbe_bench.inference", "B1: tiled U-Net inference"),
+    "instances": ("fisbe_bench.instances", "B1: instances from numinst + affinities"),
+    "leaderboard": ("fisbe_bench.reports.leaderboard", "aggregate evaluations into a leaderboard"),
+    "figures": ("fisbe_bench.reports.figures", "draw the benchmark figures"),
+}
+
+
+def _top_parser() -> argparse.ArgumentParser:
+    lines = "\n".join(f"  {name:<18} {text}" for name, (_, text) in COMMANDS.items())
+    parser = argparse.ArgumentParser(
+        prog="fisbe-bench",
+        description=f"FISBe benchmark tools.\n\ncommands:\n{lines}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        usage="fisbe-bench [-h] [--version] COMMAND ...",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one subcommand; user errors become one line on stderr and exit status 2."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0].startswith("-") or argv[0] not in COMMANDS:
+        parser = _top_parser()
+        if argv and not argv[0].startswith("-"):
+            parser.error(f"unknown command {argv[0]!r}")
+        parser.parse_args(argv)
+        parser.print_help()
+        return 2
+    name, rest = argv[0], argv[1:]
+    module = importlib.import_module(COMMANDS[name][0])
+    parser = argparse.ArgumentParser(prog=f"fisbe-bench {name}", description=COMMANDS[name][1])
+    module.configure_parser(parser)
+    args = parser.parse_args(rest)
+    try:
+        return int(module.run(args) or 0)
+    except FisbeError as err:
+        print(f"fisbe-bench {name}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"fisbe-bench {name}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,138 @@
+"""Volume I/O in the FISBe layout (zarr v2 groups, blosc-zstd chunks).
+
+Layout of a sample ``<name>.zarr``: ``volumes/raw`` (3, Z, Y, X) uint16 12-bit,
+``volumes/gt_instances`` (N, Z, Y, X) uint8 with channel i holding i+1 and attribute
+``dim_neurons``; methods write ``volumes/instances`` in the same channel-stack layout.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import uuid
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import numcodecs
+import numpy as np
+import zarr
+from scipy import ndimage
+
+RAW_KEY = "volumes/raw"
+GT_KEY = "volumes/gt_instances"
+PRED_KEY = "volumes/instances"
+RAW_CLIP = 1500.0
+COMPRESSOR = numcodecs.Blosc(cname="zstd", clevel=3, shuffle=numcodecs.Blosc.BITSHUFFLE)
+
+
+@contextlib.contextmanager
+def atomic_directory(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary sibling of ``path``; move it into place only on success.
+
+    An existing ``path`` stays untouched until the new content is complete, so a crash
+    or a kill never leaves a half-written result where a complete one is expected.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
+    try:
+        yield tmp
+        if path.exists():
+            old = path.with_name(f".{path.name}.old-{uuid.uuid4().hex[:8]}")
+            os.replace(path, old)
+            os.replace(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def write_array(
+    group_path: str | Path,
+    key: str,
+    data: np.ndarray,
+    chunks: tuple[int, ...],
+    attrs: Mapping[str, object] | None = None,
+) -> zarr.Array:
+    """Write ``data`` as a zarr v2 array ``key`` inside the group at ``group_path``."""
+    group = zarr.open_group(str(group_path), mode="a", zarr_format=2)
+    array = group.create_array(
+        key,
+        shape=data.shape,
+        chunks=tuple(min(c, s) for c, s in zip(chunks, data.shape, strict=True)),
+        dtype=data.dtype,
+        compressors=COMPRESSOR,
+        fill_value=0,
+        overwrite=True,
+    )
+    array[...] = data
+    if attrs:
+        array.attrs.update(dict(attrs))
+    return array
+
+
+def read_raw(path: str | Path, key: str = RAW_KEY) -> np.ndarray:
+    """Read a raw (C, Z, Y, X) volume as float32 normalised by clip(0, 1500) / 1500."""
+    raw = zarr.open_array(str(Path(path) / key), mode="r")[...]
+    return np.clip(raw.astype(np.float32), 0.0, RAW_CLIP) / RAW_CLIP
+
+
+def instance_dtype(n_instances: int) -> np.dtype:
+    """Smallest unsigned dtype that can hold the id ``n_instances``."""
+    for dtype in (np.uint8, np.uint16, np.uint32):
+        if n_instances <= np.iinfo(dtype).max:
+            return np.dtype(dtype)
+    return np.dtype(np.uint64)
+
+
+def write_instances(
+    path: str | Path,
+    labels: np.ndarray,
+    key: str = PRED_KEY,
+    extra_voxels: Mapping[int, np.ndarray] | None = None,
+    chunks: tuple[int, int, int] = (64, 128, 128),
+    attrs: Mapping[str, object] | None = None,
+) -> int:
+    """Write a label image (plus optional overlap voxels) as an (N, Z, Y, X) channel stack.
+
+    ``labels`` holds ids 1..N (0 is background, ids must be sequential); ``extra_voxels``
+    maps an id to a (k, 3) array of further voxel coordinates that also belong to it
+    (overlaps). Channel i holds i+1, the FISBe GT layout. Each instance is written from
+    its bounding box only, so memory stays at one label image. Returns N.
+    """
+    extra_voxels = extra_voxels or {}
+    n = int(labels.max(initial=0))
+    boxes = ndimage.find_objects(labels) if n else []
+    group = zarr.open_group(str(path), mode="a", zarr_format=2)
+    array = group.create_array(
+        key,
+        shape=(n, *labels.shape),
+        chunks=(1, *(min(c, s) for c, s in zip(chunks, labels.shape, strict=True))),
+        dtype=instance_dtype(n),
+        compressors=COMPRESSOR,
+        fill_value=0,
+        overwrite=True,
+    )
+    for index in range(n):
+        ident = index + 1
+        coords = np.asarray(extra_voxels.get(ident, np.empty((0, 3), np.int64)))
+        box = boxes[index]
+        if box is None and not len(coords):
+            continue
+        lo = [s.start for s in box] if box is not None else list(coords.min(axis=0))
+        hi = [s.stop for s in box] if box is not None else list(coords.max(axis=0) + 1)
+        if len(coords):
+            lo = np.minimum(lo, coords.min(axis=0)).tolist()
+            hi = np.maximum(hi, coords.max(axis=0) + 1).tolist()
+        window = tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))
+        crop = labels[window] == ident
+        if len(coords):
+            local = coords - np.asarray(lo)
+            crop[tuple(local.T)] = True
+        array[(index, *window)] = crop.astype(array.dtype) * ident
+    if attrs:
+        array.attrs.update(dict(attrs))
+    return n
