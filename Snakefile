@@ -1,0 +1,20 @@
+# fisbe-bench: the FISBe benchmark from raw download to leaderboard.
+# Rules live in workflow/rules; logic lives in the fisbe_bench package (src/).
+
+
+configfile: "config/config.yaml"
+
+
+report: "workflow/report/workflow.rst"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/threshold_cc.smk"
+include: "workflow/rules/evaluate.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        leaderboards(),

@@ -1,0 +1,1 @@
+"""Segmentation methods (baselines) of the benchmark."""

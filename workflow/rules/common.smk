@@ -1,0 +1,114 @@
+import csv
+import sys
+from pathlib import Path
+
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+REPO = Path(workflow.basedir)
+sys.path.insert(0, str(REPO / "src"))
+
+from fisbe_bench.plan import plan_dataset  # noqa: E402  (stdlib only)
+
+
+validate(config, "../schemas/config.schema.yaml")
+
+for _name in config["run"]:
+    if _name not in config["datasets"]:
+        raise ValueError(f"config: run: dataset {_name!r} is not defined under datasets")
+for _name, _method in config["methods"].items():
+    if _method["kind"] == "external" and "path" not in _method:
+        raise ValueError(f"config: methods.{_name}.path is required for an external method")
+
+DATASETS = {name: config["datasets"][name] for name in config["run"]}
+EVAL_SPLIT = config["eval_split"]
+METHODS = config["methods"]
+
+
+def repo_path(path):
+    """A committed file named in the config, relative to the repository."""
+    return str(path if Path(path).is_absolute() else REPO / path)
+
+
+def any_of(names):
+    """Wildcard regex matching exactly the given names (nothing when empty)."""
+    return "|".join(sorted(names)) or "(?!x)x"
+
+
+def datasets_from(source):
+    return [name for name, ds in DATASETS.items() if ds["source"] == source]
+
+
+def methods_of(kind):
+    return [name for name, method in METHODS.items() if method["kind"] == kind]
+
+
+def _read_sheet(dataset):
+    ds = DATASETS[dataset]
+    if ds["source"] == "synthetic":
+        plan = plan_dataset(ds["n_completely"], ds["n_partly"])
+        return [{"sample": s.name, "set": s.set, "split": s.split} for s in plan]
+    with open(repo_path(ds["samples"])) as handle:
+        return list(csv.DictReader(handle, delimiter="\t"))
+
+
+SHEETS = {dataset: _read_sheet(dataset) for dataset in DATASETS}
+
+
+def samples(dataset, split=EVAL_SPLIT):
+    """Sample names of one split of a dataset (from config: known at DAG-build time)."""
+    return [row["sample"] for row in SHEETS[dataset] if row["split"] == split]
+
+
+def sample_zarr(dataset, sample):
+    """Path of a sample's zarr group, FISBe archive layout."""
+    row = next(r for r in SHEETS[dataset] if r["sample"] == sample)
+    return f"resources/{dataset}/{row['set']}/{row['split']}/{sample}.zarr"
+
+
+def split_file(dataset):
+    """The dataset's official-format split file."""
+    if DATASETS[dataset]["source"] == "synthetic":
+        return f"resources/{dataset}/sample_list_per_split.txt"
+    return f"resources/{dataset}/downloads/{DATASETS[dataset]['split_file']}"
+
+
+def predictions(wildcards):
+    """Prediction folders a method's evaluation needs (none for external methods)."""
+    if METHODS[wildcards.method]["kind"] == "external":
+        return []
+    return expand(
+        "results/{dataset}/{method}/predictions/{sample}.zarr",
+        dataset=wildcards.dataset,
+        method=wildcards.method,
+        sample=samples(wildcards.dataset),
+    )
+
+
+def prediction_dir(wildcards):
+    method = METHODS[wildcards.method]
+    if method["kind"] == "external":
+        return method["path"]
+    return f"results/{wildcards.dataset}/{wildcards.method}/predictions"
+
+
+def leaderboards():
+    return expand(
+        "results/{dataset}/leaderboard/leaderboard.{ext}",
+        dataset=DATASETS,
+        ext=["csv", "md", "html"],
+    )
+
+
+wildcard_constraints:
+    dataset=any_of(DATASETS),
+    method=any_of(METHODS),
+    sample=r"[A-Za-z0-9][A-Za-z0-9_\-]*",
+
+
+def checksum_table(dataset):
+    """Committed checksum table of a Zenodo dataset: file name -> row (url, size, md5)."""
+    with open(repo_path(DATASETS[dataset]["checksums"])) as handle:
+        rows = [line for line in handle if line.strip() and not line.startswith("#")]
+    return {row["name"]: row for row in csv.DictReader(rows, delimiter="\t")}

@@ -1,0 +1,22 @@
+rule threshold_cc:
+    input:
+        table="results/{dataset}/splits.tsv",
+    output:
+        directory("results/{dataset}/{method}/predictions/{sample}.zarr"),
+    params:
+        raw=lambda wildcards: sample_zarr(wildcards.dataset, wildcards.sample),
+        method=lambda wildcards: METHODS[wildcards.method],
+    wildcard_constraints:
+        method=any_of(methods_of("threshold_cc")),
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=20,
+    log:
+        "logs/{dataset}/{method}/predict_{sample}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/{method}/predict_{sample}.tsv"
+    conda:
+        "../envs/classical.yaml"
+    script:
+        "../scripts/threshold_cc.py"
