@@ -11,15 +11,18 @@ sys.path.insert(0, str(REPO / "src"))
 
 from fisbe_bench.plan import plan_dataset  # noqa: E402  (stdlib only)
 
-
 validate(config, "../schemas/config.schema.yaml")
 
 for _name in config["run"]:
     if _name not in config["datasets"]:
-        raise ValueError(f"config: run: dataset {_name!r} is not defined under datasets")
+        raise ValueError(
+            f"config: run: dataset {_name!r} is not defined under datasets"
+        )
 for _name, _method in config["methods"].items():
     if _method["kind"] == "external" and "path" not in _method:
-        raise ValueError(f"config: methods.{_name}.path is required for an external method")
+        raise ValueError(
+            f"config: methods.{_name}.path is required for an external method"
+        )
 
 DATASETS = {name: config["datasets"][name] for name in config["run"]}
 EVAL_SPLIT = config["eval_split"]
@@ -112,3 +115,9 @@ def checksum_table(dataset):
     with open(repo_path(DATASETS[dataset]["checksums"])) as handle:
         rows = [line for line in handle if line.strip() and not line.startswith("#")]
     return {row["name"]: row for row in csv.DictReader(rows, delimiter="\t")}
+
+
+def download_files(dataset):
+    """Files of a Zenodo dataset by role: both archives and the split file."""
+    ds = DATASETS[dataset]
+    return {**ds["archives"], "split_file": ds["split_file"]}

@@ -3,49 +3,43 @@ rule synth_dataset:
         split_file="resources/{dataset}/sample_list_per_split.txt",
         completely=directory("resources/{dataset}/completely"),
         partly=directory("resources/{dataset}/partly"),
-    params:
-        spec=lambda wildcards: DATASETS[wildcards.dataset],
-    wildcard_constraints:
-        dataset=any_of(datasets_from("synthetic")),
-    threads: 2
     log:
         "logs/{dataset}/synth_dataset.log",
     benchmark:
         "results/{dataset}/benchmarks/synth_dataset.tsv"
+    wildcard_constraints:
+        dataset=any_of(datasets_from("synthetic")),
     conda:
         "../envs/data.yaml"
+    threads: 2
+    params:
+        spec=lambda wildcards: DATASETS[wildcards.dataset],
     script:
         "../scripts/synth_dataset.py"
 
 
-def _download_files(dataset):
-    """Files of a Zenodo dataset: both archives and the split file."""
-    ds = DATASETS[dataset]
-    return [*ds["archives"].values(), ds["split_file"]]
-
-
 for _dataset in datasets_from("zenodo"):
     _table = checksum_table(_dataset)
-    for _file in _download_files(_dataset):
+    for _role, _file in download_files(_dataset).items():
         _entry = _table.get(_file, {})
         _md5 = _entry.get("md5") or None
         _out = f"resources/{_dataset}/downloads/{_file}"
 
         rule:
             name:
-                f"download_{_dataset}_{_file.split('.')[0].replace('-', '_')}"
+                f"download_{_dataset}_{_role}"
             output:
                 ensure(_out, md5=_md5) if _md5 else _out,
+            log:
+                f"logs/{_dataset}/download_{_file}.log",
+            retries: 3
+            localrule: True
+            conda:
+                "../envs/data.yaml"
             params:
                 url=_entry.get("url", ""),
                 md5=_md5,
                 allow_unknown=DATASETS[_dataset]["allow_unknown_checksum"],
-            localrule: True
-            retries: 3
-            log:
-                f"logs/{_dataset}/download_{_file}.log",
-            conda:
-                "../envs/data.yaml"
             script:
                 "../scripts/download.py"
 
@@ -56,11 +50,11 @@ rule extract_fisbe:
         + DATASETS[wildcards.dataset]["archives"][wildcards.set],
     output:
         directory("resources/{dataset}/{set}"),
+    log:
+        "logs/{dataset}/extract_{set}.log",
     wildcard_constraints:
         dataset=any_of(datasets_from("zenodo")),
         set="completely|partly",
-    log:
-        "logs/{dataset}/extract_{set}.log",
     conda:
         "../envs/data.yaml"
     script:
@@ -78,12 +72,12 @@ rule splits:
             caption="../report/splits.rst",
             category="Data",
         ),
-    params:
-        data_root="resources/{dataset}",
-        expected=lambda wildcards: SHEETS[wildcards.dataset],
     log:
         "logs/{dataset}/splits.log",
     conda:
         "../envs/data.yaml"
+    params:
+        data_root=lambda wildcards, input: Path(input.completely).parent,
+        expected=lambda wildcards: SHEETS[wildcards.dataset],
     script:
         "../scripts/splits.py"

@@ -19,6 +19,16 @@ rule evaluate:
             subcategory="{method}",
             labels={"method": "{method}", "table": "per threshold"},
         ),
+    log:
+        "logs/{dataset}/{method}/evaluate.log",
+    benchmark:
+        "results/{dataset}/benchmarks/{method}/evaluate.tsv"
+    conda:
+        "../envs/metrics.yaml"
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=60,
     params:
         gt_root="resources/{dataset}",
         pred_dir=prediction_dir,
@@ -26,15 +36,39 @@ rule evaluate:
             "pred_key", "volumes/instances"
         ),
         split=EVAL_SPLIT,
-    threads: 2
-    resources:
-        mem_mb=4000,
-        runtime=60,
-    log:
-        "logs/{dataset}/{method}/evaluate.log",
-    benchmark:
-        "results/{dataset}/benchmarks/{method}/evaluate.tsv"
-    conda:
-        "../envs/metrics.yaml"
     script:
         "../scripts/evaluate.py"
+
+
+rule leaderboard:
+    input:
+        table="results/{dataset}/splits.tsv",
+        summaries=lambda wildcards: expand(
+            "results/{dataset}/{method}/evaluation/summary.json",
+            dataset=wildcards.dataset,
+            method=METHODS,
+        ),
+    output:
+        csv=report(
+            "results/{dataset}/leaderboard/leaderboard.csv",
+            caption="../report/leaderboard.rst",
+            category="Leaderboard",
+            labels={"table": "leaderboard (CSV)"},
+        ),
+        md="results/{dataset}/leaderboard/leaderboard.md",
+        html=report(
+            "results/{dataset}/leaderboard/leaderboard.html",
+            caption="../report/leaderboard.rst",
+            category="Leaderboard",
+            labels={"table": "leaderboard (page)"},
+        ),
+    log:
+        "logs/{dataset}/leaderboard.log",
+    conda:
+        "../envs/reports.yaml"
+    params:
+        methods=list(METHODS),
+        bootstrap=config["leaderboard"]["bootstrap"],
+        seed=config["leaderboard"]["seed"],
+    script:
+        "../scripts/leaderboard.py"

@@ -3,20 +3,20 @@ rule threshold_cc:
         table="results/{dataset}/splits.tsv",
     output:
         directory("results/{dataset}/{method}/predictions/{sample}.zarr"),
-    params:
-        raw=lambda wildcards: sample_zarr(wildcards.dataset, wildcards.sample),
-        method=lambda wildcards: METHODS[wildcards.method],
-    wildcard_constraints:
-        method=any_of(methods_of("threshold_cc")),
-    threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=20,
     log:
         "logs/{dataset}/{method}/predict_{sample}.log",
     benchmark:
         "results/{dataset}/benchmarks/{method}/predict_{sample}.tsv"
+    wildcard_constraints:
+        method=any_of(methods_of("threshold_cc")),
     conda:
         "../envs/classical.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=20,
+    params:
+        raw=lambda wildcards: sample_zarr(wildcards.dataset, wildcards.sample),
+        method=lambda wildcards: METHODS[wildcards.method],
     script:
         "../scripts/threshold_cc.py"

@@ -1,0 +1,131 @@
+"""Per-dataset tables: leaderboard, per-threshold and per-sample, over all methods.
+
+The leaderboard has one row per method and set (completely, partly, combined) with the
+columns of the FISBe project page (S, avF1, C, clDice_TP, tp, FS, FM), ranked by S
+within each set; bootstrap intervals (``S_lo``, ``S_hi``, ...) join when given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from fisbe_bench.reports.evaluations import COUNTS, METRICS, SETS, Evaluation
+
+INTERVAL_METRICS = ("S", "avF1", "C")
+SETTINGS = {"completely": "completely labelled", "combined": "completely + partly labelled"}
+SET_TITLES = {**SETTINGS, "partly": "partly labelled"}
+
+
+def leaderboard_columns() -> list[str]:
+    """Column order of ``leaderboard.csv``."""
+    metrics: list[str] = []
+    for key in METRICS:
+        metrics.append(key)
+        if key in INTERVAL_METRICS:
+            metrics += [f"{key}_lo", f"{key}_hi"]
+    return ["method", "set", "rank", *metrics, *COUNTS]
+
+
+def leaderboard_table(
+    evaluations: Sequence[Evaluation], intervals: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """One row per method and set, ranked by S (1 = best; ties share the better rank).
+
+    ``intervals`` (from :func:`fisbe_bench.reports.stats.bootstrap_table`) has columns
+    method, set, metric, lo, hi; missing intervals stay NaN.
+    """
+    rows = []
+    for evaluation in evaluations:
+        for name in SETS:
+            values = evaluation.summary.get(name)
+            if values is None:
+                continue
+            row = {"method": evaluation.method, "set": name}
+            row.update({k: float(values[k]) for k in METRICS})
+            row.update({k: values.get(k, np.nan) for k in COUNTS})
+            rows.append(row)
+    table = pd.DataFrame(rows)
+    for key in INTERVAL_METRICS:
+        table[f"{key}_lo"] = np.nan
+        table[f"{key}_hi"] = np.nan
+    if intervals is not None and len(intervals):
+        indexed = intervals.set_index(["method", "set", "metric"])
+        for i, row in table.iterrows():
+            for key in INTERVAL_METRICS:
+                where = (row["method"], row["set"], key)
+                if where in indexed.index:
+                    table.loc[i, f"{key}_lo"] = indexed.loc[where, "lo"]
+                    table.loc[i, f"{key}_hi"] = indexed.loc[where, "hi"]
+    table["set"] = pd.Categorical(table["set"], categories=list(SETS), ordered=True)
+    table = table.sort_values(["set", "S", "method"], ascending=[True, False, True])
+    table["rank"] = table.groupby("set", observed=True)["S"].rank(method="min", ascending=False)
+    table["rank"] = table["rank"].astype(int)
+    table["set"] = table["set"].astype(str)
+    return table[leaderboard_columns()].reset_index(drop=True)
+
+
+def per_threshold_table(evaluations: Sequence[Evaluation]) -> pd.DataFrame:
+    """All methods' per-threshold rows: method, set, threshold, TP, FP, FN, precision, ..."""
+    frames = [e.per_threshold.assign(method=e.method) for e in evaluations]
+    table = pd.concat(frames, ignore_index=True)
+    first = ["method", "set", "threshold"]
+    return table[first + [c for c in table.columns if c not in first]]
+
+
+def per_sample_table(evaluations: Sequence[Evaluation]) -> pd.DataFrame:
+    """All methods' per-sample rows with a leading ``method`` column."""
+    frames = [e.per_sample.assign(method=e.method) for e in evaluations]
+    table = pd.concat(frames, ignore_index=True)
+    first = ["method", "sample", "set"]
+    return table[first + [c for c in table.columns if c not in first]]
+
+
+def format_interval(value: float, lo: float, hi: float, decimals: int = 2) -> str:
+    """``0.34 [0.30, 0.38]``, or just the value when the interval is unknown."""
+    text = f"{value:.{decimals}f}"
+    if np.isfinite(lo) and np.isfinite(hi):
+        text += f" [{lo:.{decimals}f}, {hi:.{decimals}f}]"
+    return text
+
+
+def format_value(key: str, value: float, decimals: int = 2) -> str:
+    """Counts (FS, FM) as integers, scores with ``decimals`` digits, NaN as an en dash."""
+    if not np.isfinite(value):
+        return "–"
+    if key in ("FS", "FM", *COUNTS):
+        return f"{int(round(value))}"
+    return f"{value:.{decimals}f}"
+
+
+def markdown_tables(leaderboard: pd.DataFrame, dataset: str, decimals: int = 2) -> str:
+    """One markdown table per setting (completely; combined; then partly), FISBe columns."""
+    lines = [f"# FISBe leaderboard: {dataset}", ""]
+    lines.append(
+        "Ranked by S = 0.5·avF1 + 0.5·C; brackets: 95 % bootstrap interval over test images."
+    )
+    for name in ("completely", "combined", "partly"):
+        rows = leaderboard[leaderboard["set"] == name]
+        if rows.empty:
+            continue
+        lines += ["", f"## {SET_TITLES[name]}", ""]
+        header = ["Rank", "Method", *METRICS]
+        lines.append("| " + " | ".join(header) + " |")
+        lines.append("|" + "|".join(["---:", "---", *["---:"] * len(METRICS)]) + "|")
+        for row in rows.itertuples(index=False):
+            cells = [str(row.rank), _escape_markdown(row.method)]
+            for key in METRICS:
+                value = getattr(row, key)
+                if key in INTERVAL_METRICS:
+                    lo, hi = getattr(row, f"{key}_lo"), getattr(row, f"{key}_hi")
+                    cells.append(format_interval(value, lo, hi, decimals))
+                else:
+                    cells.append(format_value(key, value, decimals))
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _escape_markdown(text: str) -> str:
+    return str(text).replace("|", "\\|")

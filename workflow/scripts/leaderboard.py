@@ -1,0 +1,23 @@
+"""Snakemake adapter: rank all methods of a dataset into the leaderboard files."""
+
+from pathlib import Path
+
+from fisbe_bench.reports.leaderboard import write_leaderboard
+from fisbe_bench.snakemake_adapter import run_step
+
+run_step(
+    snakemake,  # noqa: F821
+    write_leaderboard,
+    dataset=snakemake.wildcards.dataset,  # noqa: F821
+    evaluations={
+        method: Path(summary).parent
+        for method, summary in zip(
+            snakemake.params.methods,  # noqa: F821
+            snakemake.input.summaries,  # noqa: F821
+            strict=True,
+        )
+    },
+    out_dir=Path(snakemake.output.csv).parent,  # noqa: F821
+    bootstrap=snakemake.params.bootstrap,  # noqa: F821
+    seed=snakemake.params.seed,  # noqa: F821
+)
