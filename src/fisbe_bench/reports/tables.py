@@ -83,12 +83,16 @@ def per_sample_table(evaluations: Sequence[Evaluation]) -> pd.DataFrame:
     return table[first + [c for c in table.columns if c not in first]]
 
 
+def format_ci(lo: float, hi: float, decimals: int = 2) -> str:
+    """``[0.30, 0.38]``, or an empty string when the interval is unknown."""
+    if np.isfinite(lo) and np.isfinite(hi):
+        return f"[{lo:.{decimals}f}, {hi:.{decimals}f}]"
+    return ""
+
+
 def format_interval(value: float, lo: float, hi: float, decimals: int = 2) -> str:
     """``0.34 [0.30, 0.38]``, or just the value when the interval is unknown."""
-    text = f"{value:.{decimals}f}"
-    if np.isfinite(lo) and np.isfinite(hi):
-        text += f" [{lo:.{decimals}f}, {hi:.{decimals}f}]"
-    return text
+    return f"{value:.{decimals}f} {format_ci(lo, hi, decimals)}".strip()
 
 
 def format_value(key: str, value: float, decimals: int = 2) -> str:

@@ -1,0 +1,155 @@
+"""``fisbe-bench leaderboard``: aggregate method evaluations into the dataset leaderboard.
+
+Writes into ``--out-dir``: ``leaderboard.csv`` (method, set, rank, S, S_lo, S_hi, avF1,
+..., FM, counts), ``leaderboard_completely.csv`` / ``leaderboard_combined.csv`` (one per
+FISBe setting present), ``leaderboard.md``, ``leaderboard.html`` (self-contained),
+``per_threshold.csv``, ``per_sample.csv``, ``bootstrap.csv`` and ``stats.csv``.
+Every file is written atomically.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from fisbe_bench.errors import FisbeError
+from fisbe_bench.reports import html, stats, tables
+from fisbe_bench.reports.evaluations import (
+    Evaluation,
+    coverage_column,
+    load_evaluations,
+    write_csv,
+    write_text,
+)
+
+CONSISTENCY_TOLERANCE = 1e-6
+FIGURE_ORDER = ("f1_threshold", "per_sample", "coverage", "loss")
+
+
+def write_leaderboard(
+    dataset: str,
+    methods: Sequence[str],
+    evaluations: Sequence[str | Path],
+    out_dir: str | Path,
+    figures_dir: str | Path | None = None,
+    seed: int = 0,
+    n_boot: int = stats.N_BOOT,
+) -> dict[str, Path]:
+    """Read the evaluations, compute intervals and tests, write all outputs; returns paths."""
+    out_dir = Path(out_dir)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        loaded = load_evaluations(methods, evaluations)
+        intervals = stats.bootstrap_table(loaded, n_boot=n_boot, seed=seed)
+    notes = [str(w.message) for w in caught]
+    notes += _consistency_notes(loaded, intervals)
+    per_sample = tables.per_sample_table(loaded)
+    per_threshold = tables.per_threshold_table(loaded)
+    leaderboard = tables.leaderboard_table(loaded, intervals)
+    tests = stats.kruskal_dunn(per_sample, "S")
+    figures = _find_figures(Path(figures_dir)) if figures_dir is not None else []
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+
+    written = {
+        "leaderboard": write_csv(leaderboard, out_dir / "leaderboard.csv"),
+        "per_threshold": write_csv(per_threshold, out_dir / "per_threshold.csv"),
+        "per_sample": write_csv(per_sample, out_dir / "per_sample.csv"),
+        "bootstrap": write_csv(intervals, out_dir / "bootstrap.csv"),
+        "stats": write_csv(tests, out_dir / "stats.csv"),
+    }
+    for setting in tables.SETTINGS:
+        rows = leaderboard[leaderboard["set"] == setting]
+        if not rows.empty:
+            path = out_dir / f"leaderboard_{setting}.csv"
+            written[f"leaderboard_{setting}"] = write_csv(rows, path)
+    written["markdown"] = write_text(
+        out_dir / "leaderboard.md", tables.markdown_tables(leaderboard, dataset)
+    )
+    page = html.render_page(
+        dataset,
+        leaderboard,
+        per_threshold,
+        tests,
+        figures=figures,
+        notes=notes,
+        bootstrap_info=f"; {n_boot} resamples, seed {seed}",
+    )
+    written["html"] = write_text(out_dir / "leaderboard.html", page)
+    return written
+
+
+def _consistency_notes(evaluations: Sequence[Evaluation], intervals: pd.DataFrame) -> list[str]:
+    """Notes where per-sample rows do not reproduce summary.json, or C is approximated."""
+    notes = []
+    for evaluation in evaluations:
+        if coverage_column(evaluation.per_sample) is None:
+            notes.append(
+                f"{evaluation.method}: per_sample.csv has no per-GT coverage lists; the "
+                "bootstrap pools C from C x num_gt per image (exact sums) and the coverage "
+                "figure shows per-image C"
+            )
+        rows = intervals[intervals["method"] == evaluation.method]
+        for row in rows.itertuples(index=False):
+            expected = evaluation.summary.get(row.set, {}).get(row.metric)
+            if expected is not None and abs(expected - row.estimate) > CONSISTENCY_TOLERANCE:
+                notes.append(
+                    f"{evaluation.method}: {row.metric} of set {row.set} pooled from "
+                    f"per_sample.csv is {row.estimate:.6f}, summary.json says {expected:.6f}"
+                )
+    return notes
+
+
+def _find_figures(figures_dir: Path) -> list[tuple[str, Path]]:
+    """PNG figures to embed: the summary figures in a fixed order, then the MIPs."""
+    if not figures_dir.is_dir():
+        raise FisbeError("figures folder not found", figures_dir)
+    found = [(stem, figures_dir / f"{stem}.png") for stem in FIGURE_ORDER]
+    found = [(stem, path) for stem, path in found if path.is_file()]
+    found += [(f"mips/{p.stem}", p) for p in sorted((figures_dir / "mips").glob("*.png"))]
+    return found
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``fisbe-bench leaderboard``."""
+    parser.add_argument("--dataset", required=True, help="dataset name (page titles)")
+    parser.add_argument(
+        "--evaluations",
+        nargs="+",
+        required=True,
+        metavar="DIR",
+        help="evaluation folders results/<dataset>/<method>/evaluation, one per method",
+    )
+    parser.add_argument(
+        "--methods", nargs="+", required=True, metavar="NAME", help="method names, same order"
+    )
+    parser.add_argument("--out-dir", required=True, type=Path, help="output folder")
+    parser.add_argument(
+        "--figures", type=Path, metavar="DIR", help="figures from `fisbe-bench figures` to embed"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    parser.add_argument(
+        "--n-boot", type=int, default=stats.N_BOOT, help="bootstrap resamples (default 2000)"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Write the leaderboard files; returns the exit status."""
+    if args.n_boot < 1:
+        raise FisbeError(f"--n-boot must be positive, got {args.n_boot}")
+    written = write_leaderboard(
+        args.dataset,
+        args.methods,
+        args.evaluations,
+        args.out_dir,
+        figures_dir=args.figures,
+        seed=args.seed,
+        n_boot=args.n_boot,
+    )
+    print(f"wrote {len(written)} files to {args.out_dir}")
+    return 0
