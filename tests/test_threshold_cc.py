@@ -57,7 +57,8 @@ def test_predict_writes_channel_stack(tmp_path: Path) -> None:
 
 def test_cli_and_bad_input(tmp_path: Path, capsys) -> None:
     _raw_sample(tmp_path / "s.zarr")
-    assert main(["threshold-cc", "--raw", str(tmp_path / "s.zarr"), "--out", str(tmp_path / "p")]) == 0
+    args = ["threshold-cc", "--raw", str(tmp_path / "s.zarr"), "--out", str(tmp_path / "p")]
+    assert main(args) == 0
     assert main(["threshold-cc", "--raw", str(tmp_path / "nope.zarr"), "--out", "x"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "nope.zarr" in err[0]

@@ -40,7 +40,8 @@ def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.Compl
         timeout=1800,
     )
     if check and proc.returncode != 0:
-        pytest.fail(f"snakemake {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}")
+        tail = f"{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}"
+        pytest.fail(f"snakemake {' '.join(args)} failed:\n{tail}")
     return proc
 
 
@@ -48,6 +49,11 @@ def job_counts(output: str) -> dict[str, int]:
     """Parse the 'Job stats' table of a dry run."""
     block = output.split("Job stats:", 1)[1].split("total", 1)[0]
     return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", block, re.M)}
+
+
+def read_table(path: Path, delimiter: str = ",") -> list[dict[str, str]]:
+    with open(path) as handle:
+        return list(csv.DictReader(handle, delimiter=delimiter))
 
 
 def write_config(workdir: Path, config: dict) -> Path:
@@ -68,17 +74,18 @@ def test_tiny_workflow_leaves_the_contract_paths(tiny_run: Path) -> None:
     board = tiny_run / "results/tiny/leaderboard"
     for ext in ("csv", "md", "html"):
         assert (board / f"leaderboard.{ext}").stat().st_size > 0
-    rows = list(csv.DictReader(open(board / "leaderboard.csv")))
+    rows = read_table(board / "leaderboard.csv")
     assert {"method", "set", "S", "avF1", "C", "clDice_TP", "tp", "FS", "FM"} <= set(rows[0])
     assert {r["set"] for r in rows} == {"completely", "partly", "combined"}
     assert {r["method"] for r in rows} == {"threshold_cc"}
-    summary = json.loads((tiny_run / "results/tiny/threshold_cc/evaluation/summary.json").read_text())
+    evaluation = tiny_run / "results/tiny/threshold_cc/evaluation"
+    summary = json.loads((evaluation / "summary.json").read_text())
     for row in rows:
         assert float(row["S"]) == pytest.approx(summary[row["set"]]["S"], abs=1e-3)
 
 
 def test_splits_table_covers_every_sample(tiny_run: Path) -> None:
-    rows = list(csv.DictReader(open(tiny_run / "results/tiny/splits.tsv"), delimiter="\t"))
+    rows = read_table(tiny_run / "results/tiny/splits.tsv", "\t")
     assert len(rows) == 6
     assert {r["set"] for r in rows} == {"completely", "partly"}
     assert {r["split"] for r in rows} == {"train", "val", "test"}
@@ -103,7 +110,7 @@ def test_real_fisbe_dry_run_builds_the_dag_without_network(tmp_path: Path) -> No
     counts = job_counts(proc.stdout)
     assert counts["threshold_cc"] == 7 + 16  # official test split: completely + partly
     assert counts["extract_fisbe"] == 2 and counts["splits"] == 1
-    sheet = list(csv.DictReader(open(REPO / "config/fisbe_samples.tsv"), delimiter="\t"))
+    sheet = read_table(REPO / "config/fisbe_samples.tsv", "\t")
     assert len(sheet) == 101
 
 

@@ -39,20 +39,26 @@ def numinst_target(counts: np.ndarray) -> np.ndarray:
     return np.minimum(counts, NUMINST_CLASSES - 1).astype(np.uint8)
 
 
+INVALID, BACKGROUND, FOREGROUND, OVERLAP = range(4)  # pair classes, see ``affinity_target``
+
+
 def affinity_target(
     bits: np.ndarray, offsets: Sequence[Offset], margin: int, inside: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Affinities and their validity for the centre of a crop read with ``margin``.
+    """Affinities and pair classes for the centre of a crop read with ``margin``.
 
     ``bits`` (W, Z + 2m, Y + 2m, X + 2m) covers the crop plus ``margin`` voxels on every
     side (``margin`` >= the largest offset component); ``inside`` marks voxels of the
     padded crop that lie inside the volume (all, if None). Returns (K, Z, Y, X) uint8
-    targets (1 iff x and x + d share a neuron) and uint8 validity (x + d inside).
+    targets (1 iff x and x + d share a neuron) and uint8 pair classes: ``INVALID`` (x + d
+    outside the volume), ``OVERLAP`` (x or x + d in two or more neurons), ``FOREGROUND``
+    (x or x + d in one neuron), else ``BACKGROUND``.
     """
     shape = tuple(s - 2 * margin for s in bits.shape[1:])
     centre = tuple(slice(margin, margin + s) for s in shape)
+    counts = count_members(bits)
     targets = np.zeros((len(offsets), *shape), dtype=np.uint8)
-    valid = np.ones((len(offsets), *shape), dtype=np.uint8)
+    classes = np.zeros((len(offsets), *shape), dtype=np.uint8)
     for k, offset in enumerate(offsets):
         if max(abs(int(o)) for o in offset) > margin:
             raise ValueError(f"offset {tuple(offset)} exceeds margin {margin}")
@@ -63,64 +69,42 @@ def affinity_target(
         for word in range(bits.shape[0]):
             shared |= (bits[word][centre] & bits[word][moved]) != 0
         targets[k] = shared
+        most = np.maximum(counts[centre], counts[moved])
+        pair = np.where(most >= 2, OVERLAP, np.where(most == 1, FOREGROUND, BACKGROUND))
         if inside is not None:
-            valid[k] = inside[centre] & inside[moved]
-    return targets, valid
+            pair[~(inside[centre] & inside[moved])] = INVALID
+        classes[k] = pair
+    return targets, classes
 
 
-def affinity_weights(
-    numinst: torch.Tensor,
-    valid: torch.Tensor,
-    offsets: Sequence[Offset],
-    background_pair_weight: float,
-    overlap_pair_weight: float,
+def pair_weights(
+    classes: torch.Tensor, background_pair_weight: float, overlap_pair_weight: float
 ) -> torch.Tensor:
-    """Per-pair loss weights (B, K, Z, Y, X).
-
-    Pairs touching foreground weigh 1, background-only pairs ``background_pair_weight``,
-    pairs touching an overlap voxel (two or more neurons) ``overlap_pair_weight`` (0 masks
-    them), invalid pairs (partner outside the volume or crop) 0.
-    """
-    weights = torch.zeros(valid.shape, dtype=torch.float32, device=valid.device)
-    spatial = numinst.shape[1:]
-    for k, offset in enumerate(offsets):
-        here = numinst
-        there = torch.zeros_like(numinst)
-        src = [slice(None)]
-        dst = [slice(None)]
-        for o, s in zip(offset, spatial, strict=True):
-            o = int(o)
-            dst.append(slice(max(0, -o), s - max(0, o)))
-            src.append(slice(max(0, o), s + min(0, o)))
-        there[tuple(dst)] = numinst[tuple(src)]
-        foreground = (here > 0) | (there > 0)
-        overlap = (here > 1) | (there > 1)
-        w = torch.full(here.shape, background_pair_weight, device=valid.device)
-        w[foreground] = 1.0
-        w[overlap] = overlap_pair_weight
-        weights[:, k] = w * valid[:, k].float()
-    return weights
+    """Loss weight per affinity pair from its class: invalid 0, background-only pairs
+    ``background_pair_weight``, pairs touching foreground 1, pairs touching an overlap
+    voxel ``overlap_pair_weight`` (0 masks them)."""
+    table = torch.tensor(
+        [0.0, background_pair_weight, 1.0, overlap_pair_weight], device=classes.device
+    )
+    return table[classes.long()]
 
 
 def loss_terms(
     logits: torch.Tensor,
     numinst: torch.Tensor,
     affinities: torch.Tensor,
-    valid: torch.Tensor,
-    offsets: Sequence[Offset],
+    classes: torch.Tensor,
     background_pair_weight: float = 0.1,
     overlap_pair_weight: float = 0.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Cross-entropy on numinst and weighted BCE on affinities (both float32 means).
+    """Cross-entropy on numinst and weighted BCE on affinities (float32 scalars).
 
-    ``numinst`` (B, Z, Y, X) class indices; ``affinities``/``valid`` (B, K, Z, Y, X).
-    Affinity pairs whose partner left the crop carry validity 0 (see ``affinity_target``).
+    ``numinst`` (B, Z, Y, X) class indices; ``affinities``/``classes`` (B, K, Z, Y, X)
+    from :func:`affinity_target`. The BCE is normalised by the total pair weight.
     """
     logits = logits.float()
     ce = F.cross_entropy(logits[:, :NUMINST_CLASSES], numinst.long())
-    weights = affinity_weights(
-        numinst, valid, offsets, background_pair_weight, overlap_pair_weight
-    )
+    weights = pair_weights(classes, background_pair_weight, overlap_pair_weight)
     bce = F.binary_cross_entropy_with_logits(
         logits[:, NUMINST_CLASSES:], affinities.float(), weight=weights, reduction="sum"
     ) / weights.sum().clamp_min(1.0)
