@@ -100,7 +100,7 @@ class FlakyServer(ThreadingHTTPServer):
 @pytest.fixture
 def server() -> Iterator[FlakyServer]:
     httpd = FlakyServer()
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         yield httpd
@@ -143,7 +143,7 @@ def test_sha256(archive: tuple[str, bytes, str], tmp_path: Path) -> None:
     url, body, _ = archive
     dest = tmp_path / "fisbe.zip"
     download(
-        url, dest, checksum=hashlib.sha256(body).hexdigest(), algorithm="sha256", progress=False
+        url, dest, checksum=hashlib.sha256(body).hexdigest(), algorithm="sha256", progress=True
     )
     assert dest.read_bytes() == body
 

@@ -17,6 +17,7 @@ from fisbe_bench.splits import (
     sample_sheet,
     split_table,
     write_split_file,
+    write_split_table,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -200,3 +201,24 @@ def test_cli_missing_data_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixt
     )
     assert code == 2
     assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_write_split_table_against_config_rows(tmp_path: Path) -> None:
+    split_file = write(tmp_path, SMALL)
+    entries = parse_split_file(split_file)
+    make_tree(tmp_path / "data", entries)
+    rows = [{"sample": e.sample, "set": e.set, "split": e.split} for e in entries]
+    out = tmp_path / "splits.tsv"
+    table = write_split_table(split_file, tmp_path / "data", out, pd.DataFrame(rows))
+    pd.testing.assert_frame_equal(pd.read_csv(out, sep="\t", dtype=str), table)
+    with pytest.raises(FisbeError, match="1 unexpected: a1"):
+        write_split_table(split_file, tmp_path / "data", tmp_path / "x.tsv", pd.DataFrame(rows[1:]))
+    assert not (tmp_path / "x.tsv").exists()
+
+
+def test_cli_official_split_matches_committed_sheet(tmp_path: Path) -> None:
+    make_tree(tmp_path / "fisbe", parse_split_file(OFFICIAL))
+    out = tmp_path / "results" / "splits.tsv"
+    argv = ["splits", "--split-file", str(OFFICIAL), "--data-root", str(tmp_path / "fisbe")]
+    assert main([*argv, "--out", str(out), "--expect", str(SAMPLE_SHEET)]) == 0
+    assert len(pd.read_csv(out, sep="\t")) == 101

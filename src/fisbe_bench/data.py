@@ -14,6 +14,7 @@ import hashlib
 import http.client
 import os
 import re
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -32,7 +33,7 @@ DIGEST_LENGTH = {"md5": 32, "sha256": 64}
 CHUNK_SIZE = 1 << 20
 MAX_BACKOFF_S = 60.0
 TABLE_COLUMNS = ["name", "url", "size", "md5"]
-_FATAL_STATUS = {400, 401, 403, 404, 405, 410, 451}
+_TRANSIENT_4XX = {408, 429}
 _DISK_FULL = {errno.ENOSPC, errno.EDQUOT}
 _CONTENT_RANGE = re.compile(r"bytes\s+(?:(\d+)-(\d+)|\*)/(\d+|\*)")
 
@@ -200,10 +201,10 @@ def _fetch(url: str, part: Path, *, timeout: float, progress: bool, dest: Path) 
                 return  # the .part already holds the whole file
             part.unlink(missing_ok=True)
             raise _Retry(f"HTTP 416: {part.name} does not fit the remote file; restarting") from err
-        if err.code in _FATAL_STATUS or (400 <= err.code < 500 and err.code not in (408, 429)):
+        if 400 <= err.code < 500 and err.code not in _TRANSIENT_4XX:
             raise FisbeError(f"HTTP {err.code} {err.reason} for {url}", dest) from err
         raise _Retry(f"HTTP {err.code} {err.reason}") from err
-    except (urllib.error.URLError, http.client.HTTPException, OSError) as err:
+    except (http.client.HTTPException, OSError) as err:  # URLError is an OSError
         raise _Retry(f"cannot connect: {getattr(err, 'reason', err)}") from err
 
     with response:
@@ -234,6 +235,7 @@ def _fetch(url: str, part: Path, *, timeout: float, progress: bool, dest: Path) 
                 desc=dest.name,
                 disable=not progress,
                 leave=False,
+                mininterval=0.5 if sys.stderr.isatty() else 30.0,
             ) as bar,
         ):
             while True:

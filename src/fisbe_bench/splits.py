@@ -23,7 +23,6 @@ if TYPE_CHECKING:  # pandas is imported on use: parsing the split file needs onl
 SETS = ("completely", "partly")
 SPLITS = ("train", "val", "test")
 SHEET_COLUMNS = ["sample", "set", "split"]
-TABLE_COLUMNS = [*SHEET_COLUMNS, "path"]
 
 _SECTION = re.compile(r"\(\s*(\d+)\s*\)\s*samples\s+for\s+flylight\s+(\S+?)\s*:", re.IGNORECASE)
 _SPLIT = re.compile(r"(\w+)\s*:")
@@ -186,6 +185,31 @@ def compare_sheets(table: pd.DataFrame, expected: pd.DataFrame) -> list[str]:
     return problems
 
 
+def write_split_table(
+    split_file: str | Path,
+    data_root: str | Path,
+    out: str | Path,
+    expected: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Write :func:`split_table` to ``out`` (TSV, atomically) and return it.
+
+    With ``expected`` (a sample sheet: sample, set, split) the table must list exactly
+    the same samples in the same sets and splits, or nothing is written.
+    """
+    table = split_table(split_file, data_root)
+    if expected is not None:
+        lacking = [column for column in SHEET_COLUMNS if column not in expected.columns]
+        if lacking:
+            raise FisbeError(f"expected sample sheet lacks column(s) {', '.join(lacking)}")
+        problems = compare_sheets(table, expected)
+        if problems:
+            raise FisbeError(
+                "differs from the expected sample sheet: " + "; ".join(problems), split_file
+            )
+    write_table(table, out)
+    return table
+
+
 def write_table(table: pd.DataFrame, path: str | Path) -> None:
     """Write a table as tab-separated text, atomically."""
     _atomic_write_text(Path(path), table.to_csv(sep="\t", index=False, lineterminator="\n"))
@@ -217,13 +241,6 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Build the sample table, check it against ``--expect`` and write it."""
-    table = split_table(args.split_file, args.data_root)
-    if args.expect is not None:
-        problems = compare_sheets(table, read_sample_sheet(args.expect))
-        if problems:
-            raise FisbeError(
-                f"split file differs from expected sheet {args.expect}: " + "; ".join(problems),
-                args.split_file,
-            )
-    write_table(table, args.out)
+    expected = None if args.expect is None else read_sample_sheet(args.expect)
+    write_split_table(args.split_file, args.data_root, args.out, expected)
     return 0

@@ -52,7 +52,8 @@ class ColourParams:
     """
 
     sigma: float = 1.0  # Gaussian denoising per channel
-    threshold: float = 0.08  # foreground: background-subtracted brightest channel above this
+    threshold: float = 0.12  # foreground: background-subtracted brightest channel above this
+    relative: float = 0.3  # ... and above this share of its maximum within 7 voxels
     seed_spacing: int = 6  # supervoxel seeds: EDT ridge cut by a lattice of this pitch
     colour_distance: float = 0.3  # supervoxel affinity turns repulsive beyond this distance
     near_radius: float = 10.0  # supervoxels with centroids this close are linked
@@ -60,16 +61,19 @@ class ColourParams:
     merge_gap: float = 20.0  # clean-up: clusters with supervoxels this close ...
     merge_distance: float = 0.2  # ... and mean colours this close are merged
     min_size: int = MIN_SIZE  # instances of at most this many voxels are removed
-    unmix: bool = False  # overlap step: add crossing voxels to every instance with a share
+    unmix: bool = True  # overlap step: add crossing voxels to every instance with a share
     unmix_share: float = 0.35  # share of a voxel's colour an instance needs to claim it
 
     @classmethod
-    def from_mapping(cls, values: Mapping[str, Any], source: str | Path | None = None) -> ColourParams:
+    def from_mapping(
+        cls, values: Mapping[str, Any], source: str | Path | None = None
+    ) -> ColourParams:
         """Parameters from a mapping; unknown names raise :class:`FisbeError`."""
-        known = {f.name: f.type for f in fields(cls)}
-        unknown = sorted(set(values) - set(known))
+        unknown = sorted(set(values) - {f.name for f in fields(cls)})
         if unknown:
-            raise FisbeError(f"unknown colour-clustering parameter(s): {', '.join(unknown)}", source)
+            raise FisbeError(
+                f"unknown colour-clustering parameter(s): {', '.join(unknown)}", source
+            )
         default = cls()
         converted = {name: type(getattr(default, name))(value) for name, value in values.items()}
         return replace(default, **converted)
@@ -135,26 +139,25 @@ def read_input(path: str | Path, key: str = io.RAW_KEY) -> np.ndarray:
 
 
 def denoise_and_foreground(
-    raw: np.ndarray, sigma: float, threshold: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Denoise ``raw`` in place, subtract each channel's background level (its median).
+    raw: np.ndarray, sigma: float, threshold: float, relative: float = 0.0, window: int = 7
+) -> np.ndarray:
+    """Denoise ``raw`` in place and subtract each channel's background level (its median).
 
-    Returns the foreground mask (brightest background-subtracted channel > ``threshold``)
-    and the background levels. ``raw`` then holds the background-subtracted colour,
-    clipped at 0.
+    ``raw`` then holds the background-subtracted colour, clipped at 0. Returns the
+    foreground mask: brightest channel above ``threshold`` and above ``relative`` times its
+    maximum within a ``window``-voxel cube (which keeps blurred halos of bright neurons out).
     """
-    background = np.empty(raw.shape[0], np.float32)
-    for channel, volume in enumerate(raw):
+    for volume in raw:
         if sigma > 0:
             ndimage.gaussian_filter(volume, sigma, output=volume, mode="nearest")
         step = _BACKGROUND_STRIDE
-        background[channel] = np.median(volume[::step, ::step, ::step])
-        volume -= background[channel]
+        volume -= np.median(volume[::step, ::step, ::step])
         np.maximum(volume, 0.0, out=volume)
-    mask = raw[0] > threshold
-    for volume in raw[1:]:
-        mask |= volume > threshold
-    return mask, background
+    brightest = raw.max(axis=0)
+    mask = brightest > threshold
+    if relative > 0:
+        mask &= brightest >= relative * ndimage.maximum_filter(brightest, size=window)
+    return mask
 
 
 def supervoxels(colour: np.ndarray, mask: np.ndarray, spacing: int) -> Supervoxels:
@@ -193,9 +196,11 @@ def supervoxels(colour: np.ndarray, mask: np.ndarray, spacing: int) -> Supervoxe
     )
     offset = np.array([s.start for s in box], np.float64)
     coords = np.nonzero(crop)
-    centroids = np.stack(
-        [np.bincount(flat, weights=axis, minlength=n + 1) for axis in coords], axis=1
-    ) / np.maximum(sizes, 1)[:, None] + offset
+    centroids = (
+        np.stack([np.bincount(flat, weights=axis, minlength=n + 1) for axis in coords], axis=1)
+        / np.maximum(sizes, 1)[:, None]
+        + offset
+    )
     return Supervoxels(labels, colour_sums, sizes, centroids, _touching_pairs(crop_labels))
 
 
@@ -307,24 +312,25 @@ def _instances(labels: np.ndarray, min_size: int) -> np.ndarray:
 
 
 def unmix_overlaps(
-    labels: np.ndarray, colour: np.ndarray, share: float
+    labels: np.ndarray, foreground: np.ndarray, colour: np.ndarray, share: float, window: int = 5
 ) -> dict[int, np.ndarray]:
     """Overlap voxels: instance id -> (k, 3) voxels it claims besides its own label.
 
-    Candidates are labelled voxels with a different instance in their 3x3x3 neighbourhood.
-    Each candidate's colour is unmixed by non-negative least squares over the mean colours
-    of its own and up to two neighbouring instances; every neighbour whose share of the
-    reconstructed intensity exceeds ``share`` also gets the voxel.
+    Candidates are foreground voxels with an instance other than their own (or any, for
+    voxels whose piece was too small to keep, such as a crossing's mixed-colour core) within
+    a ``window``-voxel cube. Each candidate's colour is unmixed by non-negative least squares
+    over the mean colours of its own and up to two neighbouring instances; every neighbour
+    whose share of the reconstructed intensity exceeds ``share`` also gets the voxel.
     """
     n = int(labels.max(initial=0))
-    if n < 2:
+    if n == 0:
         return {}
-    box = _bounding_box(labels > 0)
+    box = _bounding_box(foreground)
     crop = labels[box].astype(np.int64)
     offset = np.array([s.start for s in box])
-    high = ndimage.maximum_filter(crop, size=3)
-    low = ndimage.minimum_filter(np.where(crop > 0, crop, n + 1), size=3)
-    candidate = (crop > 0) & ((high != crop) | (low != crop))
+    high = ndimage.maximum_filter(crop, size=window)
+    low = ndimage.minimum_filter(np.where(crop > 0, crop, n + 1), size=window)
+    candidate = foreground[box] & (((high != crop) & (high > 0)) | ((low != crop) & (low <= n)))
     coords = np.argwhere(candidate)
     own = crop[candidate]
     others = np.stack([high[candidate], low[candidate]], axis=1)
@@ -335,23 +341,25 @@ def unmix_overlaps(
         [np.bincount(flat, weights=colour[(c, *box)].ravel(), minlength=n + 1) for c in range(3)],
         axis=1,
     )
-    sizes = np.bincount(flat, minlength=n + 1)
-    means = sums / np.maximum(sizes, 1)[:, None]
+    means = sums / np.maximum(np.bincount(flat, minlength=n + 1), 1)[:, None]
     claims: dict[int, list[np.ndarray]] = {}
     for index in range(len(coords)):
-        ids = [int(own[index]), *sorted({int(i) for i in others[index] if i})]
-        if len(ids) < 2:
+        neighbours = sorted({int(i) for i in others[index] if i})
+        if not neighbours:
             continue
+        ids = [int(own[index])] * bool(own[index]) + neighbours
         basis = means[ids].T
         weights, _ = nnls(basis, voxel_colour[index])
         contribution = weights * np.linalg.norm(basis, axis=0)
         total = contribution.sum()
         if total <= 0:
             continue
-        for ident, part in zip(ids[1:], contribution[1:] / total, strict=True):
+        for ident, part in zip(
+            ids[-len(neighbours) :], contribution[-len(neighbours) :] / total, strict=True
+        ):
             if part > share:
                 claims.setdefault(ident, []).append(coords[index] + offset)
-    return {ident: np.asarray(voxels) for ident, voxels in claims.items()}
+    return {ident: np.asarray(voxels) for ident, voxels in sorted(claims.items())}
 
 
 def segment(raw: np.ndarray, params: ColourParams) -> tuple[np.ndarray, dict[int, np.ndarray]]:
@@ -366,7 +374,7 @@ def segment(raw: np.ndarray, params: ColourParams) -> tuple[np.ndarray, dict[int
 
 def prepare(raw: np.ndarray, params: ColourParams) -> Supervoxels:
     """Front end (denoise, foreground, supervoxels); ``raw`` becomes the denoised colour."""
-    mask, _ = denoise_and_foreground(raw, params.sigma, params.threshold)
+    mask = denoise_and_foreground(raw, params.sigma, params.threshold, params.relative)
     return supervoxels(raw, mask, params.seed_spacing)
 
 
@@ -379,8 +387,9 @@ def finish(
         sv.labels, {i: int(s) for i, s in enumerate(segment_of)}, preserve_missing_labels=True
     )
     labels = _instances(labels, params.min_size)
-    extra = unmix_overlaps(labels, colour, params.unmix_share) if params.unmix else {}
-    return labels, extra
+    if not params.unmix:
+        return labels, {}
+    return labels, unmix_overlaps(labels, sv.labels > 0, colour, params.unmix_share)
 
 
 def predict(
@@ -422,23 +431,21 @@ class TuneSample(NamedTuple):
     partly: bool
 
 
-FRONT_END = ("sigma", "threshold", "seed_spacing")
+FRONT_END = ("sigma", "threshold", "relative", "seed_spacing")
 
 
-def parameter_grid(grid: Mapping[str, Sequence[Any]], base: ColourParams | None = None) -> list[ColourParams]:
-    """All combinations of ``grid`` (name -> list of values) on top of ``base``."""
-    base = base or ColourParams()
-    ColourParams.from_mapping({name: values[0] for name, values in grid.items() if values})
-    names = sorted(grid)
-    for name in names:
-        if not isinstance(grid[name], list | tuple) or not grid[name]:
+def parameter_grid(
+    grid: Mapping[str, Sequence[Any]], base: ColourParams | None = None
+) -> list[ColourParams]:
+    """All combinations of ``grid`` (name -> list of values) on top of ``base``, in grid order."""
+    for name, values in grid.items():
+        if not isinstance(values, list | tuple) or not values:
             raise FisbeError(f"grid entry {name!r} must be a non-empty list")
-    combos = itertools.product(*(grid[name] for name in names))
+    base_values = asdict(base or ColourParams())
+    names = list(grid)
     return [
-        replace(base, **asdict(ColourParams.from_mapping(dict(zip(names, combo, strict=True)))))
-        if False
-        else ColourParams.from_mapping({**asdict(base), **dict(zip(names, combo, strict=True))})
-        for combo in combos
+        ColourParams.from_mapping({**base_values, **dict(zip(names, combo, strict=True))})
+        for combo in itertools.product(*(grid[name] for name in names))
     ]
 
 
@@ -459,7 +466,9 @@ def _score_sample(sample: TuneSample, candidates: list[ColourParams]) -> list[An
         sv = prepare(colour, candidates[indices[0]])
         for index in indices:
             labels, extra = finish(sv, colour, candidates[index])
-            results[index] = evaluate_sample(gt, instance_stack(labels, extra), partly=sample.partly)
+            results[index] = evaluate_sample(
+                gt, instance_stack(labels, extra), partly=sample.partly
+            )
     return results
 
 
@@ -488,10 +497,15 @@ def tune(
         per_sample = [_score_sample(sample, candidates) for sample in samples]
     table = []
     for index, params in enumerate(candidates):
-        row: dict[str, Any] = {"candidate": index, **{name: getattr(params, name) for name in sorted(grid)}}
+        row: dict[str, Any] = {
+            "candidate": index,
+            **{name: getattr(params, name) for name in grid},
+        }
         sets = {}
         for set_name, partly in (("completely", False), ("partly", True)):
-            results = [r[index] for r, s in zip(per_sample, samples, strict=True) if s.partly == partly]
+            results = [
+                r[index] for r, s in zip(per_sample, samples, strict=True) if s.partly == partly
+            ]
             if results:
                 sets[set_name] = aggregate(results)
         for metric in ("S", "avF1", "C"):
@@ -503,7 +517,9 @@ def tune(
     return candidates[best], table
 
 
-def write_params(path: str | Path, params: ColourParams, table: Iterable[Mapping[str, Any]] = (), **info: Any) -> None:
+def write_params(
+    path: str | Path, params: ColourParams, table: Iterable[Mapping[str, Any]] = (), **info: Any
+) -> None:
     """Write chosen parameters (plus the tuning table and notes) as JSON, atomically."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -99,9 +99,7 @@ def config_from_dict(data: dict[str, Any], source: Path | None = None) -> TrainC
         bad = sorted(set(model_data) - model_known)
         raise FisbeError(f"unknown model keys {bad} (known: {sorted(model_known)})", source)
     if "offsets" in model_data:
-        model_data["offsets"] = tuple(
-            _triple(o, "offset", source) for o in model_data["offsets"]
-        )
+        model_data["offsets"] = tuple(_triple(o, "offset", source) for o in model_data["offsets"])
     model = ModelConfig(**model_data)
     for key in ("crop", "tile", "overlap"):
         if key in data:

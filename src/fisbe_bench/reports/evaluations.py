@@ -11,7 +11,6 @@ import math
 import os
 import re
 import uuid
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,17 +60,20 @@ def load_evaluation(method: str, path: str | Path) -> Evaluation:
     return Evaluation(method, path, summary, per_sample, per_threshold)
 
 
-def load_evaluations(
-    methods: Sequence[str], paths: Sequence[str | Path]
-) -> list[Evaluation]:
-    """Read several evaluations; ``methods`` and ``paths`` pair up in order."""
+def load_evaluations(evaluations: Mapping[str, str | Path]) -> list[Evaluation]:
+    """Read several evaluations given as method name -> evaluation folder, in order."""
+    if not evaluations:
+        raise FisbeError("no evaluations given")
+    return [load_evaluation(m, p) for m, p in evaluations.items()]
+
+
+def pair_methods(methods: Sequence[str], paths: Sequence[str | Path]) -> dict[str, Path]:
+    """Method name -> evaluation folder from the CLI's parallel ``--methods``/``--evaluations``."""
     if len(methods) != len(paths):
         raise FisbeError(f"{len(methods)} method name(s) for {len(paths)} evaluation folder(s)")
     if len(set(methods)) != len(methods):
         raise FisbeError(f"method names must be unique, got {list(methods)}")
-    if not methods:
-        raise FisbeError("no evaluations given")
-    return [load_evaluation(m, p) for m, p in zip(methods, paths, strict=True)]
+    return {m: Path(p) for m, p in zip(methods, paths, strict=True)}
 
 
 def combine_summaries(completely: Mapping[str, Any], partly: Mapping[str, Any]) -> dict[str, Any]:
@@ -199,11 +201,3 @@ def _read_csv(path: Path, required: Sequence[str]) -> pd.DataFrame:
     if lacking:
         raise FisbeError(f"table lacks column(s) {', '.join(lacking)}", path)
     return frame
-
-
-def warn_missing(frame: pd.DataFrame, columns: Sequence[str], what: str, path: Path) -> bool:
-    """Warn (once per call) when ``frame`` lacks any of ``columns``; True when all present."""
-    lacking = [c for c in columns if c not in frame.columns]
-    if lacking:
-        warnings.warn(f"{path}: lacks {', '.join(lacking)}; {what}", stacklevel=2)
-    return not lacking

@@ -51,9 +51,10 @@ padding-bottom:.2rem;font-size:1.25rem}h3{font-size:1.05rem;margin:1.4rem 0 .4re
 .sub{color:#5b6b7d;margin-top:0}table{border-collapse:collapse;margin:.4rem 0 1rem;
 font-variant-numeric:tabular-nums;font-size:.92rem}
 th,td{padding:.35rem .6rem;border-bottom:1px solid #e3e8ef;text-align:right;white-space:nowrap}
-th:nth-child(-n+2),td:nth-child(-n+2){text-align:left}
+th.text,td.text{text-align:left}
 thead th{background:#f3f6fa;position:sticky;top:0}
-th button{all:unset;cursor:pointer;font-weight:600}th button:focus-visible{outline:2px solid #3a7bd5}
+th button{all:unset;cursor:pointer;font-weight:600}
+th button:focus-visible{outline:2px solid #3a7bd5}
 th[aria-sort=ascending] button::after{content:" ▲";font-size:.7em}
 th[aria-sort=descending] button::after{content:" ▼";font-size:.7em}
 tbody tr:hover{background:#f8fafc}td.best{font-weight:700;color:#0b5394}
@@ -173,7 +174,8 @@ def render_page(
             rows = per_threshold[per_threshold["set"] == name]
             if not rows.empty:
                 parts.append(f"<h3>{_e(SET_TITLES[name].capitalize())}</h3>")
-                parts.append(_threshold_table(rows, f"f1-{name}"))
+                ranked = leaderboard.loc[leaderboard["set"] == name, "method"]
+                parts.append(_threshold_table(rows, f"f1-{name}", list(ranked)))
     parts.append("<h2>Statistical tests</h2>")
     parts.append(_tests_section(tests))
     if figures:
@@ -199,10 +201,18 @@ def _e(text: object) -> str:
     return html.escape(str(text), quote=True)
 
 
-def _header(label: str, numeric: bool, title: str = "") -> str:
+def _header(label: str, numeric: bool, title: str = "", left: bool = False) -> str:
     kind = "num" if numeric else "text"
     tip = f' title="{_e(title)}"' if title else ""
-    return f'<th data-type="{kind}" aria-sort="none"{tip}><button>{_e(label)}</button></th>'
+    align = "text" if left or not numeric else "num"
+    return (
+        f'<th class="{align}" data-type="{kind}" aria-sort="none"{tip}>'
+        f"<button>{_e(label)}</button></th>"
+    )
+
+
+def _text_cell(text: object) -> str:
+    return f'<td class="text">{_e(text)}</td>'
 
 
 def _leaderboard_table(rows: pd.DataFrame, table_id: str) -> str:
@@ -211,38 +221,42 @@ def _leaderboard_table(rows: pd.DataFrame, table_id: str) -> str:
         values = rows[key].to_numpy(dtype=float)
         if np.isfinite(values).any():
             best[key] = np.nanmin(values) if key in LOWER_IS_BETTER else np.nanmax(values)
-    headers = [_header("Rank", True), _header("Method", False)]
+    headers = [_header("Rank", True, left=True), _header("Method", False)]
     headers += [_header(k, True, METRIC_HELP[k]) for k in METRICS]
     headers.append(_header("images", True))
     out = [f'<table class="sortable" id="{_e(table_id)}"><thead><tr>{"".join(headers)}</tr>']
     out.append("</thead><tbody>")
     for row in rows.itertuples(index=False):
-        cells = [f'<td data-value="{row.rank}">{row.rank}</td>', f"<td>{_e(row.method)}</td>"]
+        cells = [f'<td class="text" data-value="{row.rank}">{row.rank}</td>']
+        cells.append(_text_cell(row.method))
         for key in METRICS:
-            value = float(getattr(row, key))
+            value = _as_float(getattr(row, key))
             text = format_value(key, value)
             if key in INTERVAL_METRICS:
                 lo, hi = getattr(row, f"{key}_lo"), getattr(row, f"{key}_hi")
                 interval = format_ci(lo, hi)
                 if interval:
                     text += f' <span class="ci">{_e(interval)}</span>'
-            mark = ' class="best"' if key in best and value == best[key] else ""
+            mark = ' class="best"' if key in best and np.isclose(value, best[key]) else ""
             cells.append(f'<td data-value="{_number(value)}"{mark}>{text}</td>')
-        images = float(getattr(row, "num_images", np.nan))
-        cells.append(f'<td data-value="{_number(images)}">{format_value("num_images", images)}</td>')
+        images = _as_float(row.num_images)
+        text = format_value("num_images", images)
+        cells.append(f'<td data-value="{_number(images)}">{text}</td>')
         out.append(f"<tr>{''.join(cells)}</tr>")
     out.append("</tbody></table>")
     return "".join(out)
 
 
-def _threshold_table(rows: pd.DataFrame, table_id: str) -> str:
+def _threshold_table(rows: pd.DataFrame, table_id: str, order: Sequence[str]) -> str:
+    """F1 per threshold, one row per method in leaderboard ``order``."""
     wide = rows.pivot_table(index="method", columns="threshold", values="F1", sort=False)
+    wide = wide.reindex([m for m in order if m in wide.index])
     wide = wide[sorted(wide.columns, key=float)]
     headers = [_header("Method", False)] + [_header(f"F1@{th:g}", True) for th in wide.columns]
     out = [f'<table class="sortable" id="{_e(table_id)}"><thead><tr>{"".join(headers)}</tr>']
     out.append("</thead><tbody>")
     for method, values in wide.iterrows():
-        cells = [f"<td>{_e(method)}</td>"]
+        cells = [_text_cell(method)]
         cells += [f'<td data-value="{_number(v)}">{format_value("F1", v)}</td>' for v in values]
         out.append(f"<tr>{''.join(cells)}</tr>")
     out.append("</tbody></table>")
@@ -258,7 +272,8 @@ def _tests_section(tests: pd.DataFrame) -> str:
     out = [
         "<p>Kruskal-Wallis test over per-image S across methods, then Dunn's pairwise test "
         "(two-sided, tie-corrected) with Holm correction; z &gt; 0 means the first method "
-        "ranks higher. Images are shared between methods, so the tests are conservative.</p>"
+        "ranks higher. The tests treat the methods' scores on the same images as independent "
+        "samples, which ignores the pairing and costs power.</p>"
     ]
     for name in SET_ORDER:
         rows = tests[tests["set"] == name]
@@ -276,7 +291,7 @@ def _tests_section(tests: pd.DataFrame) -> str:
             "</thead><tbody>"
         )
         for row in rows[rows["test"] == "dunn-holm"].itertuples(index=False):
-            cells = [f"<td>{_e(row.method_a)}</td>", f"<td>{_e(row.method_b)}</td>"]
+            cells = [_text_cell(row.method_a), _text_cell(row.method_b)]
             for value in (row.statistic, row.p_value, row.p_holm):
                 cells.append(f'<td data-value="{_number(value)}">{value:.3g}</td>')
             out.append(f"<tr>{''.join(cells)}</tr>")
@@ -302,6 +317,10 @@ def _figure(stem: str, path: Path) -> str:
         f'<img alt="{_e(name)}" src="data:image/png;base64,{data}">'
         f"<figcaption>{_e(caption)}</figcaption></figure>"
     )
+
+
+def _as_float(value: object) -> float:
+    return float("nan") if pd.isna(value) else float(value)
 
 
 def _number(value: float) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -23,6 +23,7 @@ from fisbe_bench.reports.evaluations import (
     Evaluation,
     coverage_column,
     load_evaluations,
+    pair_methods,
     write_csv,
     write_text,
 )
@@ -33,19 +34,21 @@ FIGURE_ORDER = ("f1_threshold", "per_sample", "coverage", "loss")
 
 def write_leaderboard(
     dataset: str,
-    methods: Sequence[str],
-    evaluations: Sequence[str | Path],
+    evaluations: Mapping[str, str | Path],
     out_dir: str | Path,
     figures_dir: str | Path | None = None,
+    bootstrap: int = stats.N_BOOT,
     seed: int = 0,
-    n_boot: int = stats.N_BOOT,
 ) -> dict[str, Path]:
-    """Read the evaluations, compute intervals and tests, write all outputs; returns paths."""
+    """Read the evaluations (method -> evaluation folder), compute intervals and tests,
+    write all outputs; returns the written paths by kind."""
     out_dir = Path(out_dir)
+    if bootstrap < 1:
+        raise FisbeError(f"bootstrap resamples must be positive, got {bootstrap}")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        loaded = load_evaluations(methods, evaluations)
-        intervals = stats.bootstrap_table(loaded, n_boot=n_boot, seed=seed)
+        loaded = load_evaluations(evaluations)
+        intervals = stats.bootstrap_table(loaded, n_boot=bootstrap, seed=seed)
     notes = [str(w.message) for w in caught]
     notes += _consistency_notes(loaded, intervals)
     per_sample = tables.per_sample_table(loaded)
@@ -78,7 +81,7 @@ def write_leaderboard(
         tests,
         figures=figures,
         notes=notes,
-        bootstrap_info=f"; {n_boot} resamples, seed {seed}",
+        bootstrap_info=f"; {bootstrap} resamples, seed {seed}",
     )
     written["html"] = write_text(out_dir / "leaderboard.html", page)
     return written
@@ -134,22 +137,19 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     parser.add_argument(
-        "--n-boot", type=int, default=stats.N_BOOT, help="bootstrap resamples (default 2000)"
+        "--bootstrap", type=int, default=stats.N_BOOT, help="bootstrap resamples (default 2000)"
     )
 
 
 def run(args: argparse.Namespace) -> int:
     """Write the leaderboard files; returns the exit status."""
-    if args.n_boot < 1:
-        raise FisbeError(f"--n-boot must be positive, got {args.n_boot}")
     written = write_leaderboard(
         args.dataset,
-        args.methods,
-        args.evaluations,
+        pair_methods(args.methods, args.evaluations),
         args.out_dir,
         figures_dir=args.figures,
+        bootstrap=args.bootstrap,
         seed=args.seed,
-        n_boot=args.n_boot,
     )
     print(f"wrote {len(written)} files to {args.out_dir}")
     return 0

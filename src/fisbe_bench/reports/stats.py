@@ -81,7 +81,10 @@ class SetCounts:
         )
 
     def pooled(self, weights: np.ndarray) -> dict[str, np.ndarray]:
-        """Pooled avF1, C and S for each row of image ``weights`` (B, n) (multiplicities)."""
+        """Pooled avF1, C and S for each row of image ``weights`` (B, n) (multiplicities).
+
+        F1 is 0 where a threshold has no TP, FP or FN at all; C is 0 without GT neurons.
+        """
         tp, fp, fn = weights @ self.tp, weights @ self.fp, weights @ self.fn
         denominator = 2 * tp + fp + fn
         f1 = np.divide(2 * tp, denominator, out=np.zeros_like(tp), where=denominator > 0)
@@ -111,42 +114,38 @@ def bootstrap_method(
     exact_coverage. Sets without images are left out; "combined" needs both sets.
     """
     alpha = (1 - level) / 2
-    rows, draws = [], {}
+    pooled: dict[str, tuple[dict, dict, int, bool]] = {}
     for stream, name in enumerate(LABELLED_SETS):
         frame = per_sample[per_sample["set"] == name]
         if frame.empty:
             continue
         counts = SetCounts.from_frame(frame)
-        estimate = counts.pooled(np.ones((1, len(frame))))
-        draws[name] = (estimate, counts.pooled(resample_weights(len(frame), n_boot, seed, stream)))
-        for metric in ("S", "avF1", "C"):
-            rows.append((name, metric, len(frame), counts.exact_coverage))
-    if len(draws) == len(LABELLED_SETS):
-        (est_c, boot_c), (est_p, boot_p) = draws["completely"], draws["partly"]
-        draws["combined"] = (
+        weights = resample_weights(len(frame), n_boot, seed, stream)
+        estimate, boot = counts.pooled(np.ones((1, len(frame)))), counts.pooled(weights)
+        pooled[name] = (estimate, boot, len(frame), counts.exact_coverage)
+    if len(pooled) == len(LABELLED_SETS):
+        (est_c, boot_c, n_c, exact_c), (est_p, boot_p, n_p, exact_p) = pooled.values()
+        pooled["combined"] = (
             {k: (est_c[k] + est_p[k]) / 2 for k in est_c},
             {k: (boot_c[k] + boot_p[k]) / 2 for k in boot_c},
+            n_c + n_p,
+            exact_c and exact_p,
         )
-        n_images = sum(r[2] for r in rows if r[1] == "S")
-        exact = all(r[3] for r in rows)
-        rows += [("combined", metric, n_images, exact) for metric in ("S", "avF1", "C")]
-    records = []
-    for name, metric, n_images, exact in rows:
-        estimate, boot = draws[name]
-        lo, hi = np.quantile(boot[metric], [alpha, 1 - alpha])
-        records.append(
-            {
-                "set": name,
-                "metric": metric,
-                "estimate": float(estimate[metric][0]),
-                "lo": float(lo),
-                "hi": float(hi),
-                "n_images": n_images,
-                "n_boot": n_boot,
-                "seed": seed,
-                "exact_coverage": exact,
-            }
-        )
+    records = [
+        {
+            "set": name,
+            "metric": metric,
+            "estimate": float(estimate[metric][0]),
+            "lo": float(np.quantile(boot[metric], alpha)),
+            "hi": float(np.quantile(boot[metric], 1 - alpha)),
+            "n_images": n_images,
+            "n_boot": n_boot,
+            "seed": seed,
+            "exact_coverage": exact,
+        }
+        for name, (estimate, boot, n_images, exact) in pooled.items()
+        for metric in ("S", "avF1", "C")
+    ]
     return pd.DataFrame(records)
 
 
@@ -264,4 +263,5 @@ def kruskal_dunn(per_sample: pd.DataFrame, metric: str = "S") -> pd.DataFrame:
         )
         pairs = dunn(groups).assign(set=name, metric=metric, test="dunn-holm")
         records += pairs.to_dict("records")
-    return pd.DataFrame(records, columns=STATS_COLUMNS)
+    table = pd.DataFrame(records, columns=STATS_COLUMNS)
+    return table.astype({"n_a": "Int64", "n_b": "Int64"})

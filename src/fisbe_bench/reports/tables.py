@@ -64,6 +64,8 @@ def leaderboard_table(
     table["rank"] = table.groupby("set", observed=True)["S"].rank(method="min", ascending=False)
     table["rank"] = table["rank"].astype(int)
     table["set"] = table["set"].astype(str)
+    for key in ("FS", "FM", *COUNTS):
+        table[key] = pd.to_numeric(table[key]).round().astype("Int64")
     return table[leaderboard_columns()].reset_index(drop=True)
 
 
@@ -96,8 +98,8 @@ def format_interval(value: float, lo: float, hi: float, decimals: int = 2) -> st
 
 
 def format_value(key: str, value: float, decimals: int = 2) -> str:
-    """Counts (FS, FM) as integers, scores with ``decimals`` digits, NaN as an en dash."""
-    if not np.isfinite(value):
+    """Counts (FS, FM) as integers, scores with ``decimals`` digits, NaN / NA as an en dash."""
+    if pd.isna(value) or not np.isfinite(value):
         return "–"
     if key in ("FS", "FM", *COUNTS):
         return f"{int(round(value))}"

@@ -1,0 +1,285 @@
+"""Benchmarks of B2 colour clustering (results in benchmarks/RESULTS-colour.md).
+
+    python benchmarks/bench_colour.py synthetic --data /tmp/synth --out /tmp/bench
+    python benchmarks/bench_colour.py real --params /tmp/bench/params.json
+    python benchmarks/bench_colour.py runtime --shape 128 256 256 --params /tmp/bench/params.json
+
+``synthetic``: generate a dataset (if absent), tune on val with the grid, score the test split
+against B0 (threshold + 26-connected components). ``real``: the two real FISBe fixtures: the
+published colour image ``volumes/gmm_image`` and, because that image is stored empty in the
+fixtures, a surrogate colour image rendered from the real GT masks; plus the published Duan et
+al. label images as a reference. ``runtime``: wall time and peak memory per stage, each run in
+a fresh process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURES = REPO.parent / "shared" / "fixtures" / "fisbe-real"
+REAL = {  # sample -> (partly labelled, published S of Duan et al.)
+    "R14A02-20180905_65_A6": (False, 0.3656731),
+    "VT011145-20171222_63_I2": (True, 0.2217849),
+}
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _summary(results: list[Any]) -> dict[str, float]:
+    from fisbe_bench.metrics import aggregate
+
+    if not results:
+        return {}
+    summary = aggregate(results)
+    return {k: round(float(summary[k]), 4) for k in ("S", "avF1", "C", "tp", "FS", "FM")}
+
+
+# --------------------------------------------------------------------------- synthetic
+
+
+def synthetic(args: argparse.Namespace) -> dict[str, Any]:
+    """Tune on val, then score B2 and B0 on the test split of a synthetic dataset."""
+    import zarr
+
+    from fisbe_bench import io, synth
+    from fisbe_bench.methods import colour, colour_cli, threshold_cc
+    from fisbe_bench.metrics import evaluate_sample
+    from fisbe_bench.splits import parse_split_file
+
+    data = Path(args.data)
+    if not (data / synth.SPLIT_FILE).exists():
+        synth.write_dataset(data, args.n_completely, args.n_partly, args.shape, args.seed, jobs=1)
+    entries = parse_split_file(data / synth.SPLIT_FILE)
+
+    def path(entry: Any) -> Path:
+        return data / entry.set / entry.split / f"{entry.sample}.zarr"
+
+    val = [colour.TuneSample(str(path(e)), str(path(e)), e.set == "partly") for e in entries]
+    val = [s for s, e in zip(val, entries, strict=True) if e.split == "val"]
+    start = time.perf_counter()
+    best, table = colour.tune(val, colour_cli.read_grid(args.grid), jobs=args.jobs)
+    tune_s = time.perf_counter() - start
+    out = Path(args.out)
+    colour.write_params(out / "params.json", best, table, split="val", S=max(r["S"] for r in table))
+    scores: dict[str, dict[str, list[Any]]] = {"colour_clustering": {}, "threshold_cc": {}}
+    seconds = []
+    for entry in (e for e in entries if e.split == "test"):
+        gt = zarr.open_array(str(path(entry) / io.GT_KEY), mode="r")[...]
+        partly = entry.set == "partly"
+        start = time.perf_counter()
+        labels, extra = colour.segment(colour.read_input(path(entry)), best)
+        seconds.append(time.perf_counter() - start)
+        pred = colour.instance_stack(labels, extra)
+        b0 = threshold_cc.segment(
+            threshold_cc.max_channel(path(entry)), threshold_cc.ThresholdParams()
+        )
+        for method, prediction in (("colour_clustering", pred), ("threshold_cc", b0)):
+            result = evaluate_sample(gt, prediction, partly=partly)
+            scores[method].setdefault(entry.set, []).append(result)
+    report: dict[str, Any] = {
+        "dataset": {
+            "n_completely": args.n_completely,
+            "n_partly": args.n_partly,
+            "shape": args.shape,
+            "seed": args.seed,
+        },
+        "params": asdict(best),
+        "tune_seconds": round(tune_s, 1),
+        "val_S": round(max(r["S"] for r in table), 4),
+        "segment_seconds_per_test_sample": round(float(np.mean(seconds)), 2),
+    }
+    for method, sets in scores.items():
+        rows = {name: _summary(results) for name, results in sets.items()}
+        rows["combined"] = {
+            k: round(float(np.mean([r[k] for r in rows.values()])), 4) for k in ("S", "avF1", "C")
+        }
+        report[method] = rows
+    return report
+
+
+# --------------------------------------------------------------------------- real fixtures
+
+
+def _surrogate(gt: np.ndarray, seed: int = 0) -> np.ndarray:
+    """(3, Z, Y, X) float32 colour image rendered from GT masks with synth's imaging model."""
+    from scipy import ndimage
+
+    from fisbe_bench import synth
+
+    rng = np.random.default_rng(seed)
+    colours = synth._colours(rng, len(gt))
+    dim = rng.random(len(gt)) < 0.25
+    brightness = np.where(dim, rng.uniform(0.12, 0.3, len(gt)), rng.uniform(0.6, 1.4, len(gt)))
+    raw = np.empty((3, *gt.shape[1:]), np.float32)
+    for channel in range(3):
+        volume = np.zeros(gt.shape[1:], np.float32)
+        for mask, tint, level in zip(gt, colours[:, channel], brightness, strict=True):
+            volume[mask > 0] += np.float32(7000.0 * tint * level)  # synth's pre-blur peak
+        ndimage.gaussian_filter(volume, synth.PSF_SIGMA, output=volume, truncate=3.0)
+        volume += np.float32(rng.uniform(60.0, 160.0))
+        volume += np.sqrt(synth.GAIN * volume + synth.READ_NOISE**2) * rng.standard_normal(
+            volume.shape, dtype=np.float32
+        )
+        raw[channel] = np.clip(volume, 0.0, 1500.0) / 1500.0
+    return raw
+
+
+def real_one(args: argparse.Namespace) -> dict[str, Any]:
+    """One fixture sample, one input (run in its own process for a clean peak memory)."""
+    import h5py
+    import zarr
+
+    from fisbe_bench import io
+    from fisbe_bench.methods import colour
+    from fisbe_bench.metrics import evaluate_sample
+
+    partly, _ = REAL[args.sample]
+    gt = zarr.open_array(str(FIXTURES / "gt" / f"{args.sample}.zarr" / io.GT_KEY), mode="r")[...]
+    hdf = FIXTURES / "pred" / f"{args.sample}.hdf"
+    if args.input == "duan":
+        with h5py.File(hdf, "r") as handle:
+            pred = handle["volumes/gmm_label_cleaned"][...]
+        return {"S": round(evaluate_sample(gt, pred, partly=partly).S, 7)}
+    params = colour.read_params(args.params) if args.params else colour.ColourParams()
+    start = time.perf_counter()
+    raw = colour.read_colour_image(hdf) if args.input == "gmm_image" else _surrogate(gt)
+    read_s = time.perf_counter() - start
+    report, labels, extra = _timed_segment(raw, params)
+    report["read_s"] = round(read_s, 1)
+    result = evaluate_sample(gt, colour.instance_stack(labels, extra), partly=partly)
+    report.update(S=round(result.S, 4), avF1=round(result.avF1, 4), C=round(result.C, 4))
+    report["input_max"] = float(raw.max())
+    report["peak_mb"] = round(_peak_mb())
+    return report
+
+
+def _timed_segment(
+    raw: np.ndarray, params: Any
+) -> tuple[dict[str, Any], np.ndarray, dict[int, np.ndarray]]:
+    """Run the pipeline stage by stage; seconds per stage and the prediction."""
+    from fisbe_bench.methods import colour
+
+    times = {}
+    start = time.perf_counter()
+    mask = colour.denoise_and_foreground(raw, params.sigma, params.threshold, params.relative)
+    times["denoise_foreground_s"] = time.perf_counter() - start
+    start = time.perf_counter()
+    sv = colour.supervoxels(raw, mask, params.seed_spacing)
+    times["supervoxels_s"] = time.perf_counter() - start
+    start = time.perf_counter()
+    labels, extra = colour.finish(sv, raw, params)
+    times["graph_cleanup_overlaps_s"] = time.perf_counter() - start
+    report: dict[str, Any] = {k: round(v, 1) for k, v in times.items()}
+    report["segment_s"] = round(sum(times.values()), 1)
+    report["foreground_voxels"] = int(mask.sum())
+    report["supervoxels"] = len(sv.sizes) - 1
+    report["instances"] = int(labels.max(initial=0))
+    report["overlap_voxels"] = int(sum(len(v) for v in extra.values()))
+    return report, labels, extra
+
+
+def runtime_one(args: argparse.Namespace) -> dict[str, Any]:
+    """One synthetic sample of ``args.shape``: read, segment (per stage), write."""
+    from fisbe_bench import io, synth
+    from fisbe_bench.methods import colour
+    from fisbe_bench.plan import SampleSpec
+
+    params = colour.read_params(args.params) if args.params else colour.ColourParams()
+    with tempfile.TemporaryDirectory() as tmp:
+        spec = SampleSpec("synth_c000", "completely", "test", 0)
+        sample = synth.write_sample(tmp, spec, args.shape, args.seed)
+        base_mb = _peak_mb()
+        start = time.perf_counter()
+        raw = colour.read_input(sample)
+        read_s = time.perf_counter() - start
+        report, labels, extra = _timed_segment(raw, params)
+        start = time.perf_counter()
+        with io.atomic_directory(Path(tmp) / "pred.zarr") as out:
+            io.write_instances(out, labels, extra_voxels=extra)
+        report["write_s"] = round(time.perf_counter() - start, 1)
+    report["read_s"] = round(read_s, 1)
+    report["total_s"] = round(report["read_s"] + report["segment_s"] + report["write_s"], 1)
+    report["shape"] = list(args.shape)
+    report["peak_mb"] = round(_peak_mb())
+    report["peak_mb_before_read"] = round(base_mb)
+    return report
+
+
+def _in_subprocess(*argv: str) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, __file__, *argv], check=True, capture_output=True, text=True
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def real(args: argparse.Namespace) -> dict[str, Any]:
+    """All fixture measurements, each in its own process."""
+    extra = ["--params", str(args.params)] if args.params else []
+    report: dict[str, Any] = {}
+    for sample, (_, published) in REAL.items():
+        report[sample] = {"published_duan_S": published}
+        for what in ("duan", "gmm_image", "surrogate"):
+            report[sample][what] = _in_subprocess("_real", sample, what, *extra)
+    return report
+
+
+def runtime(args: argparse.Namespace) -> dict[str, Any]:
+    extra = ["--params", str(args.params)] if args.params else []
+    shape = [str(s) for s in args.shape]
+    return _in_subprocess("_runtime", "--shape", *shape, "--seed", str(args.seed), *extra)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    syn = sub.add_parser("synthetic")
+    syn.add_argument("--data", required=True, type=Path)
+    syn.add_argument("--out", required=True, type=Path)
+    syn.add_argument("--grid", type=Path, default=REPO / "config" / "colour_grid.yaml")
+    syn.add_argument("--n-completely", type=int, default=12)
+    syn.add_argument("--n-partly", type=int, default=6)
+    syn.add_argument("--shape", type=int, nargs=3, default=[64, 160, 160])
+    syn.add_argument("--seed", type=int, default=0)
+    syn.add_argument("--jobs", type=int, default=1)
+    rea = sub.add_parser("real")
+    rea.add_argument("--params", type=Path)
+    one = sub.add_parser("_real")
+    one.add_argument("sample", choices=sorted(REAL))
+    one.add_argument("input", choices=["duan", "gmm_image", "surrogate"])
+    one.add_argument("--params", type=Path)
+    for name in ("runtime", "_runtime"):
+        run = sub.add_parser(name)
+        run.add_argument("--shape", type=int, nargs=3, default=[128, 256, 256])
+        run.add_argument("--seed", type=int, default=0)
+        run.add_argument("--params", type=Path)
+    args = parser.parse_args()
+    command = {
+        "synthetic": synthetic,
+        "real": real,
+        "_real": real_one,
+        "runtime": runtime,
+        "_runtime": runtime_one,
+    }[args.command]
+    report = command(args)
+    if args.command == "synthetic":
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "synthetic.json").write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()

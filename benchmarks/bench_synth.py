@@ -1,0 +1,73 @@
+"""Throughput of the synthetic data generator: seconds per sample, generate and write.
+
+Usage: ``python benchmarks/bench_synth.py [--repeat R] [--shape Z Y X ...]``; prints one
+Markdown table row per shape (wall and CPU seconds for ``generate_sample``, wall seconds for
+writing the zarr store, peak resident memory of the process so far).
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import resource
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from fisbe_bench import synth
+
+DEFAULT_SHAPES = [(32, 64, 64), (128, 256, 256), (400, 700, 700)]
+
+
+def bench(shape: tuple[int, int, int], repeat: int) -> dict[str, float]:
+    """Time ``generate_sample`` ``repeat`` times (distinct samples) and one zarr write."""
+    walls, cpus = [], []
+    sample = None
+    for index in range(repeat):
+        spec = synth.SampleSpec(f"synth_c{index:03d}", "completely", "train", index)
+        wall, cpu = time.perf_counter(), time.process_time()
+        sample = synth.generate_sample(spec, shape, seed=0)
+        walls.append(time.perf_counter() - wall)
+        cpus.append(time.process_time() - cpu)
+    assert sample is not None
+    raw, gt, dim = sample
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        path = Path(tmp) / "s.zarr"
+        synth.write_array(path, synth.RAW_KEY, raw, synth.RAW_CHUNKS)
+        synth.write_array(path, synth.GT_KEY, gt, synth.GT_CHUNKS, {"dim_neurons": dim})
+        write = time.perf_counter() - start
+    return {
+        "wall": statistics.median(walls),
+        "wall_min": min(walls),
+        "cpu": statistics.median(cpus),
+        "write": write,
+        "neurons": float(np.mean(len(gt))),
+        "peak_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3, help="samples per shape")
+    parser.add_argument("--shape", type=int, nargs=3, action="append", metavar=("Z", "Y", "X"))
+    args = parser.parse_args()
+    shapes = [tuple(s) for s in args.shape] if args.shape else DEFAULT_SHAPES
+    print(f"# {platform.processor() or platform.machine()}, numpy {np.__version__}")
+    print("| shape | generate wall s (median / min) | generate CPU s | write s | peak RSS GiB |")
+    print("|---|---|---|---|---|")
+    for shape in shapes:
+        repeat = args.repeat if np.prod(shape) <= 2**24 else 1
+        r = bench(shape, repeat)
+        print(
+            f"| {'x'.join(map(str, shape))} | {r['wall']:.2f} / {r['wall_min']:.2f} "
+            f"| {r['cpu']:.2f} | {r['write']:.2f} | {r['peak_gib']:.1f} |",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()

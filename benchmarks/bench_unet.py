@@ -1,0 +1,186 @@
+"""Benchmarks of B1 (unet_affinity) on this machine's CPU; prints one JSON line per figure.
+
+  python benchmarks/bench_unet.py train --preset config/unet/demo.yaml --data-root D --steps 20
+  python benchmarks/bench_unet.py predict --preset config/unet/demo.yaml --shape 64 160 160
+  python benchmarks/bench_unet.py instances --shape 128 256 256
+  python benchmarks/bench_unet.py score --data-root D --run RUN --out OUT
+
+``instances`` builds near-perfect probabilities from a synthetic sample's GT (numinst
+one-hot, affinities 0.05/0.95 plus noise), so the foreground fraction and crossing
+pattern are those of the generator; ``score`` predicts the test split with a trained run
+and scores it next to B0. Timings are wall-clock on a shared machine: rerun to compare.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import zarr
+
+from fisbe_bench import io
+from fisbe_bench.inference import AFFINITY_KEY, NUMINST_KEY, load_model, predict_zarr
+from fisbe_bench.instances import InstanceParams, instances_from_probs
+from fisbe_bench.models.config import load_config
+from fisbe_bench.models.targets import affinity_target, count_members, numinst_target
+from fisbe_bench.models.train import train
+from fisbe_bench.models.unet import AffinityUNet
+
+
+def bench_train(args: argparse.Namespace) -> dict:
+    """Training steps/s of a preset (first step excluded: allocation warm-up)."""
+    config = dataclasses.replace(
+        load_config(args.preset), steps=args.steps + 1, val_every=0,
+        checkpoint_every=args.steps + 1,
+    )  # fmt: skip
+    with tempfile.TemporaryDirectory() as out:
+        train(config, args.data_root, args.data_root / "sample_list_per_split.txt", out,
+              "cpu", progress=False)  # fmt: skip
+        seconds = [float(line.split(",")[-1]) for line in
+                   (Path(out) / "loss.csv").read_text().splitlines()[2:]]  # fmt: skip
+    steps_per_s = len(seconds) / sum(seconds)
+    return {"figure": "train_steps_per_s", "preset": str(args.preset), "batch": config.batch,
+            "crop": config.crop, "steps": len(seconds), "steps_per_s": round(steps_per_s, 3),
+            "threads": torch.get_num_threads()}  # fmt: skip
+
+
+def bench_predict(args: argparse.Namespace) -> dict:
+    """Seconds to predict one volume of ``--shape`` (random raw, untrained weights)."""
+    config = load_config(args.preset)
+    torch.manual_seed(0)
+    with tempfile.TemporaryDirectory() as tmp:
+        checkpoint = Path(tmp) / "model.pt"
+        torch.save({"model": AffinityUNet(config.model).state_dict(),
+                    "config": config.to_dict()}, checkpoint)  # fmt: skip
+        model, _ = load_model(checkpoint, torch.device("cpu"))
+        raw = np.random.default_rng(0).integers(0, 1500, (3, *args.shape), dtype=np.uint16)
+        io.write_array(Path(tmp) / "s.zarr", io.RAW_KEY, raw, (1, 64, 128, 128))
+        started = time.perf_counter()
+        tiles = predict_zarr(model, Path(tmp) / "s.zarr", Path(tmp) / "p.zarr",
+                             config.tile, config.overlap, bf16=False)  # fmt: skip
+        seconds = time.perf_counter() - started
+    return {"figure": "predict_seconds", "preset": str(args.preset), "shape": args.shape,
+            "tile": config.tile, "overlap": config.overlap, "tiles": tiles,
+            "seconds": round(seconds, 2)}  # fmt: skip
+
+
+def fake_probabilities(gt_path: Path, out: Path, offsets: list, noise: float, seed: int) -> None:
+    """Near-perfect predictions from a sample's GT, written like ``fisbe-bench predict``."""
+    from fisbe_bench.models.targets import pack_membership
+
+    gt = zarr.open_array(str(gt_path / io.GT_KEY), mode="r")[...]
+    margin = max(abs(o) for offset in offsets for o in offset)
+    bits = pack_membership(gt)
+    del gt
+    numinst = numinst_target(count_members(bits))
+    padded = np.pad(bits, ((0, 0), *[(margin, margin)] * 3))
+    del bits
+    rng = np.random.default_rng(seed)
+    group = zarr.open_group(str(out), mode="w", zarr_format=2)
+    shape = numinst.shape
+    one_hot = np.stack([numinst == c for c in range(3)]).astype(np.float16)
+    io.write_array(out, NUMINST_KEY, one_hot, (1, 32, 128, 128))
+    del one_hot
+    affinities = group.create_array(AFFINITY_KEY, shape=(len(offsets), *shape),
+                                    chunks=(1, 32, 128, 128), dtype=np.float16,
+                                    compressors=io.COMPRESSOR, fill_value=0)  # fmt: skip
+    affinities.attrs["offsets"] = [list(o) for o in offsets]
+    for k, offset in enumerate(offsets):
+        target, _ = affinity_target(padded, [offset], margin)
+        value = target[0].astype(np.float32) * 0.9 + 0.05
+        value += rng.normal(0, noise, shape).astype(np.float32)
+        affinities[k] = np.clip(value, 0, 1).astype(np.float16)
+
+
+def bench_instances(args: argparse.Namespace) -> dict:
+    """Seconds of ``instances_from_probs`` (read + mutex watershed + write) per volume."""
+    from fisbe_bench.models.config import DEFAULT_OFFSETS
+    from fisbe_bench.synth import write_dataset
+
+    with tempfile.TemporaryDirectory(dir=args.tmp) as tmp:
+        tmp = Path(tmp)
+        started = time.perf_counter()
+        sample = write_dataset(tmp / "data", 1, 0, args.shape, args.seed, only="synth_c000")[0]
+        fake_probabilities(sample, tmp / "probs.zarr", list(DEFAULT_OFFSETS), args.noise, 0)
+        prepare = time.perf_counter() - started
+        fg = zarr.open_array(str(tmp / "probs.zarr" / NUMINST_KEY), mode="r")
+        foreground = float(np.mean([np.mean(fg[0, z] < 0.5) for z in range(0, args.shape[0], 8)]))
+        started = time.perf_counter()
+        n = instances_from_probs(tmp / "probs.zarr", tmp / "pred.zarr", InstanceParams())
+        seconds = time.perf_counter() - started
+        gt_n = zarr.open_array(str(sample / io.GT_KEY), mode="r").shape[0]
+    return {"figure": "instances_seconds", "shape": args.shape, "foreground": round(foreground, 4),
+            "gt_instances": gt_n, "instances": n, "seconds": round(seconds, 2),
+            "prepare_seconds": round(prepare, 1), "threads": torch.get_num_threads()}  # fmt: skip
+
+
+def bench_score(args: argparse.Namespace) -> dict:
+    """S of a trained run and of B0 on the test split of ``--data-root``."""
+    from fisbe_bench.methods.threshold_cc import ThresholdParams
+    from fisbe_bench.methods.threshold_cc import predict as b0_predict
+    from fisbe_bench.metrics import aggregate, combine, evaluate_sample
+
+    model, config = load_model(args.run / "best.pt", torch.device("cpu"))
+    scores: dict[str, dict] = {"unet_affinity": {}, "threshold_cc": {}}
+    seconds = {"predict": 0.0, "instances": 0.0}
+    for set_name in ("completely", "partly"):
+        results: dict[str, list] = {"unet_affinity": [], "threshold_cc": []}
+        for sample in sorted((args.data_root / set_name / "test").glob("*.zarr")):
+            probs = args.out / "probs" / sample.name
+            pred = args.out / "unet_affinity" / sample.name
+            started = time.perf_counter()
+            predict_zarr(model, sample, probs, config.tile, config.overlap, bf16=False)
+            seconds["predict"] += time.perf_counter() - started
+            started = time.perf_counter()
+            instances_from_probs(probs, pred, InstanceParams())
+            seconds["instances"] += time.perf_counter() - started
+            b0 = args.out / "threshold_cc" / sample.name
+            b0_predict(sample, b0, ThresholdParams())
+            gt = zarr.open_array(str(sample / io.GT_KEY), mode="r")
+            for method, path in (("unet_affinity", pred), ("threshold_cc", b0)):
+                instances = zarr.open_array(str(path / io.PRED_KEY), mode="r")
+                results[method].append(evaluate_sample(gt, instances, partly=set_name == "partly"))
+        for method, rows in results.items():
+            scores[method][set_name] = aggregate(rows)
+    table = {}
+    for method, sets in scores.items():
+        sets["combined"] = combine(sets["completely"], sets["partly"])
+        table[method] = {
+            s: {k: round(v[k], 4) for k in ("S", "avF1", "C")} for s, v in sets.items()
+        }
+    return {"figure": "test_scores", "run": str(args.run), **table,
+            "seconds": {k: round(v, 1) for k, v in seconds.items()}}  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="what", required=True)
+    for name in ("train", "predict"):
+        p = sub.add_parser(name)
+        p.add_argument("--preset", type=Path, default=Path("config/unet/demo.yaml"))
+        p.add_argument("--data-root", type=Path)
+        p.add_argument("--steps", type=int, default=20)
+        p.add_argument("--shape", type=int, nargs=3, default=[64, 160, 160])
+    p = sub.add_parser("instances")
+    p.add_argument("--shape", type=int, nargs=3, default=[128, 256, 256])
+    p.add_argument("--noise", type=float, default=0.1)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--tmp", type=Path, default=None)
+    p = sub.add_parser("score")
+    p.add_argument("--data-root", type=Path, required=True)
+    p.add_argument("--run", type=Path, required=True)
+    p.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+    bench = {"train": bench_train, "predict": bench_predict, "instances": bench_instances,
+             "score": bench_score}[args.what]  # fmt: skip
+    print(json.dumps(bench(args)), flush=True)
+
+
+if __name__ == "__main__":
+    main()

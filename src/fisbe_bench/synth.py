@@ -1,0 +1,531 @@
+"""Synthetic FISBe-like data: MCFO-style multicolour neurons in 3-D, in the FISBe layout.
+
+Each neuron is a tree of 3-D polylines: a smooth, gently wandering projection fibre from
+a soma near the volume's surface to one or two shared "neuropil" hubs, where it ends in a
+bushy arbor of short, tortuous, branching twigs. Centerlines are sampled every half voxel
+and thickened by splatting balls of radius 1-3 voxels, so neurons that share a hub cross,
+touch and overlap voxel for voxel. The raw image mixes each neuron into the 3 channels with
+its own MCFO colour (some colours alike, some neurons dim), adds autofluorescent puncta,
+blurs with an anisotropic PSF (wider in Z), adds background autofluorescence, uneven
+illumination and Poisson (shot, Gaussian approximation) plus Gaussian (read) noise, and
+quantises to 12 bits. Partly labelled samples carry extra neurons that only the raw shows.
+
+Every sample is drawn from its own generator seeded by ``SeedSequence([seed, set, index])``,
+so one sample regenerates bit-identically on its own, in any order and with any ``--jobs``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import concurrent.futures
+import multiprocessing
+import os
+import uuid
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage, signal
+
+from fisbe_bench.errors import FisbeError
+from fisbe_bench.io import GT_KEY, RAW_KEY, atomic_directory, write_array
+from fisbe_bench.plan import SETS, SPLITS, SampleSpec, plan_dataset
+
+__all__ = [
+    "SampleSpec",
+    "configure_parser",
+    "generate_sample",
+    "plan_dataset",
+    "run",
+    "split_file_text",
+    "write_dataset",
+    "write_sample",
+    "write_split_file",
+]
+
+SPLIT_FILE = "sample_list_per_split.txt"
+SECTION_TITLES = {
+    "completely": "(1) samples for FlyLight completely:",
+    "partly": "(2) samples for FlyLight partly:",
+}
+SET_CODES = {name: code for code, name in enumerate(SETS)}
+MIN_SIZE = 16
+MAX_VALUE = 4095
+RAW_CHUNKS = (1, 64, 128, 128)
+GT_CHUNKS = (1, 64, 128, 128)
+STEP = 0.5  # centerline sample spacing (voxels): dense enough for gap-free tubes
+BALL_RADII = np.array([1.0, 1.5, 2.0, 2.5, 3.0, 4.0])
+PSF_SIGMA = (1.6, 0.7, 0.7)  # Gaussian PSF in voxels (Z, Y, X): axial blur ~2x lateral
+PEAK = 3000.0  # pre-blur neuron brightness: thin tubes lose up to 2/3 of it to the PSF
+TEXTURE_SIGMA = 1.5  # grain of the background autofluorescence (voxels)
+SLAB = 8  # Z planes per step of the noise stage
+READ_NOISE = 12.0  # Gaussian read noise (12-bit grey values)
+GAIN = 2.0  # grey values per photon: shot-noise variance = GAIN * signal
+
+
+def _ball(radius: float) -> np.ndarray:
+    """Integer offsets (k, 3) of a digital ball of the given radius."""
+    r = int(np.floor(radius))
+    grid = np.mgrid[-r : r + 1, -r : r + 1, -r : r + 1].reshape(3, -1).T
+    return grid[(grid**2).sum(axis=1) <= radius**2 + 1e-6]
+
+
+_BALLS = [_ball(r) for r in BALL_RADII]
+
+
+# --------------------------------------------------------------------------- geometry
+
+
+def _resample(points: np.ndarray, step: float = STEP) -> np.ndarray:
+    """Resample a polyline at uniform arc-length spacing ``step``."""
+    seg = np.linalg.norm(np.diff(points, axis=0), axis=1)
+    arc = np.concatenate([[0.0], np.cumsum(seg)])
+    if arc[-1] < step:
+        return points[:1]
+    samples = np.arange(0.0, arc[-1], step)
+    return np.stack([np.interp(samples, arc, points[:, k]) for k in range(3)], axis=1)
+
+
+def _inside_prefix(points: np.ndarray, shape: np.ndarray) -> np.ndarray:
+    """The leading run of ``points`` that stays inside the volume (cut at the first exit)."""
+    outside = ((points < 0) | (points > shape - 1)).any(axis=1)
+    stop = int(np.argmax(outside)) if outside.any() else len(points)
+    return points[:stop]
+
+
+def _fibre(
+    rng: np.random.Generator, start: np.ndarray, end: np.ndarray, wiggle: float
+) -> np.ndarray:
+    """A smooth wandering path from ``start`` to ``end`` (a smoothed Brownian bridge)."""
+    length = float(np.linalg.norm(end - start))
+    n = max(int(length / STEP) + 1, 2)
+    t = np.linspace(0.0, 1.0, n)[:, None]
+    walk = np.cumsum(rng.standard_normal((n, 3)), axis=0)
+    bridge = ndimage.gaussian_filter1d(walk - t * walk[-1], sigma=n / 12 + 1, axis=0)
+    bridge -= bridge[0] + t * (bridge[-1] - bridge[0])
+    bridge *= wiggle * length / max(float(np.abs(bridge).max()), 1e-6)
+    return _resample(start + t * (end - start) + bridge)
+
+
+def _walk(
+    rng: np.random.Generator, start: np.ndarray, direction: np.ndarray, length: float, corr: float
+) -> np.ndarray:
+    """A persistent random walk (tortuous twig): AR(1) velocity, correlation length ``corr``."""
+    n = max(int(length / STEP), 2)
+    a = float(np.exp(-STEP / corr))
+    kick = rng.standard_normal((n, 3)) * np.sqrt(1.0 - a * a) * 0.6
+    velocity, _ = signal.lfilter([1.0], [1.0, -a], kick, axis=0, zi=a * direction[None, :])
+    velocity /= np.maximum(np.linalg.norm(velocity, axis=1, keepdims=True), 1e-6)
+    return np.concatenate([start[None], start + np.cumsum(velocity * STEP, axis=0)])
+
+
+def _turn(rng: np.random.Generator, direction: np.ndarray, low: float, high: float) -> np.ndarray:
+    """``direction`` turned by a random angle in [low, high] radians about a random axis."""
+    perp = rng.standard_normal(3)
+    perp -= perp.dot(direction) * direction
+    perp /= max(float(np.linalg.norm(perp)), 1e-6)
+    angle = rng.uniform(low, high)
+    return np.cos(angle) * direction + np.sin(angle) * perp
+
+
+def _unit(vector: np.ndarray) -> np.ndarray:
+    return vector / max(float(np.linalg.norm(vector)), 1e-6)
+
+
+class _Tree:
+    """Centerline samples of one neuron: positions, ball radii and relative brightness."""
+
+    def __init__(self, shape: np.ndarray) -> None:
+        self.shape = shape
+        self.points: list[np.ndarray] = []
+        self.radii: list[np.ndarray] = []
+        self.gains: list[np.ndarray] = []
+
+    def add(self, rng: np.random.Generator, points: np.ndarray, radius: float) -> np.ndarray:
+        """Add a branch (cut at the volume border) with a beaded brightness profile."""
+        points = _inside_prefix(points, self.shape)
+        if len(points) == 0:
+            return points
+        n = len(points)
+        sigma = 6 / STEP  # white noise smoothed by a Gaussian has sd (2 sqrt(pi) sigma)^-1/2
+        profile = ndimage.gaussian_filter1d(rng.standard_normal(n), sigma, mode="wrap")
+        profile *= 0.35 * np.sqrt(2 * np.sqrt(np.pi) * sigma)
+        beads = rng.random(n) < 0.03 * STEP  # varicosities: a bit thicker and brighter
+        self.points.append(points)
+        self.radii.append(np.where(beads, radius + 0.5, radius))
+        self.gains.append(np.exp(profile) * np.where(beads, 1.3, 1.0))
+        return points
+
+    def arbor(self, rng: np.random.Generator, stem: np.ndarray, size: float, budget: float) -> None:
+        """A bushy arbor of tortuous branches sprouting from the end of ``stem``.
+
+        Primary branches leave the last quarter of the stem; the arbor spans about
+        ``size`` voxels and holds about ``budget`` voxels of centerline.
+        """
+        queue: collections.deque[tuple[np.ndarray, np.ndarray, int, float]] = collections.deque()
+        for _ in range(int(rng.integers(2, 6))):
+            at = int(rng.integers(len(stem) * 3 // 4, len(stem)))
+            tangent = _unit(stem[min(at + 4, len(stem) - 1)] - stem[at - 4])
+            direction = _turn(rng, tangent, 0.2, 1.4)
+            queue.append((stem[at], direction, 0, size * rng.uniform(0.5, 1.0)))
+        total = 0.0
+        while queue and total < budget:  # breadth first: the budget trims the finest twigs
+            start, direction, generation, length = queue.popleft()
+            corr = max(24.0 / (generation + 1), 5.0)
+            radius = 1.5 if generation == 0 else 1.0
+            points = self.add(rng, _walk(rng, start, direction, length, corr), radius)
+            if len(points) < 4:
+                continue
+            total += len(points) * STEP
+            if generation >= 4:
+                continue
+            n_children = rng.poisson(len(points) * STEP / 6.0) + (generation == 0)
+            for at in rng.integers(1, len(points) - 1, size=n_children):
+                tangent = _unit(points[at + 1] - points[at - 1])
+                child = rng.uniform(0.35, 0.75) * length
+                if child >= 3.0:
+                    queue.append((points[at], _turn(rng, tangent, 0.4, 1.3), generation + 1, child))
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return (
+            np.concatenate(self.points),
+            np.concatenate(self.radii),
+            np.concatenate(self.gains),
+        )
+
+
+def _soma_site(rng: np.random.Generator, shape: np.ndarray) -> np.ndarray:
+    """A point near one of the volume's four lateral faces (cell bodies sit in the cortex)."""
+    point = rng.uniform(0.1, 0.9, 3) * (shape - 1)
+    axis = int(rng.integers(1, 3))
+    point[axis] = rng.uniform(0.02, 0.12) * (shape[axis] - 1)
+    if rng.random() < 0.5:
+        point[axis] = shape[axis] - 1 - point[axis]
+    return point
+
+
+def _arbor_sites(
+    rng: np.random.Generator, shape: np.ndarray, hubs: np.ndarray, shared_first: bool
+) -> list[np.ndarray]:
+    """One or two arbor centres: shared neuropil hubs (where neurons meet) or private sites."""
+    sites = []
+    for k in range(int(rng.integers(1, 3))):
+        if (k == 0 and shared_first) or rng.random() < 0.5:
+            site = hubs[rng.integers(len(hubs))] if k or not shared_first else hubs[0]
+        else:
+            site = rng.uniform(0.15, 0.85, 3) * (shape - 1)
+        jitter = rng.normal(0.0, 0.08 * float(np.exp(np.log(shape).mean())), 3)
+        sites.append(np.clip(site + jitter, 0.05 * shape, 0.95 * (shape - 1)))
+    return sites
+
+
+def _neuron(rng: np.random.Generator, shape: np.ndarray, targets: list[np.ndarray]) -> _Tree:
+    """One neuron: soma, projection fibre to the first target, arbors at the targets."""
+    scale = float(np.exp(np.log(shape).mean()))
+    tree = _Tree(shape)
+    soma = _soma_site(rng, shape)
+    trunk_radius = float(rng.choice([1.5, 2.0, 2.5]))
+    if rng.random() < 0.6:
+        tree.add(rng, soma[None], float(rng.choice([3.0, 4.0])))
+    trunk = tree.add(rng, _fibre(rng, soma, targets[0], rng.uniform(0.05, 0.2)), trunk_radius)
+    stems = [trunk] if len(trunk) >= 8 else []
+    for target in targets[1:]:
+        if len(trunk) < 8:
+            break
+        fork = trunk[int(rng.integers(len(trunk) // 3, len(trunk) - 1))]
+        branch = _fibre(rng, fork, target, rng.uniform(0.05, 0.2))
+        collateral = tree.add(rng, branch, max(trunk_radius - 0.5, 1.0))
+        if len(collateral) >= 8:
+            stems.append(collateral)
+    for stem in stems:
+        tree.arbor(rng, stem, 0.3 * scale, budget=rng.uniform(1.5, 3.0) * scale)
+    return tree
+
+
+def _rasterise(tree: _Tree, shape: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Flat voxel indices (unique) covered by the tree's balls, and their brightness (max)."""
+    points, radii, gains = tree.arrays()
+    centers = np.rint(points).astype(np.int64)
+    classes = np.abs(radii[:, None] - BALL_RADII[None, :]).argmin(axis=1)
+    size = np.asarray(shape, dtype=np.int64)
+    strides = np.array([shape[1] * shape[2], shape[2], 1], dtype=np.int64)
+    indices, values = [], []
+    for k, ball in enumerate(_BALLS):
+        chosen = classes == k
+        if not chosen.any():
+            continue
+        flat, first = np.unique(centers[chosen] @ strides, return_index=True)
+        center = centers[chosen][first]
+        voxels = center[:, None, :] + ball[None, :, :]
+        valid = ((voxels >= 0) & (voxels < size)).all(axis=2)
+        indices.append(voxels[valid] @ strides)
+        values.append(np.broadcast_to(gains[chosen][first][:, None], valid.shape)[valid])
+    index, value = np.concatenate(indices), np.concatenate(values)
+    order = np.lexsort((value, index))
+    index, value = index[order], value[order]
+    last = np.append(index[1:] != index[:-1], True)
+    return index[last], value[last].astype(np.float32)
+
+
+# --------------------------------------------------------------------------- appearance
+
+
+def _colours(rng: np.random.Generator, n: int) -> np.ndarray:
+    """MCFO colours (n, 3): random tag mixes, some neurons sharing a near-identical colour."""
+    colours = np.zeros((n, 3))
+    originals: list[int] = []
+    for i in range(n):
+        copies = i - len(originals)
+        if originals and copies < max(1, n // 3) and rng.random() < 0.3:
+            twin = colours[originals[rng.integers(len(originals))]]
+            colours[i] = np.clip(twin + rng.normal(0.0, 0.07, 3), 0.0, 1.0)
+            continue
+        originals.append(i)
+        on = rng.random(3) < 0.45
+        on[rng.integers(3)] = True
+        colours[i] = np.where(on, rng.uniform(0.35, 1.0, 3), rng.uniform(0.0, 0.08, 3))
+    return colours / colours.max(axis=1, keepdims=True)
+
+
+def _smooth_field(rng: np.random.Generator, length: int, n_knots: int, spread: float) -> np.ndarray:
+    """A smooth random 1-D profile around 1 (cubic through ``n_knots`` random knots)."""
+    knots = 1.0 + rng.uniform(-spread, spread, n_knots)
+    return ndimage.zoom(knots, length / n_knots, order=3, mode="nearest")[:length]
+
+
+def _field_2d(rng: np.random.Generator, shape: tuple[int, int], spread: float) -> np.ndarray:
+    """A smooth random 2-D field around 1 (bicubic zoom of a coarse random grid)."""
+    grid = 1.0 + rng.uniform(-spread, spread, (4, 4))
+    field = ndimage.zoom(grid, (shape[0] / 4, shape[1] / 4), order=3, mode="nearest")
+    return np.clip(field[: shape[0], : shape[1]], 0.2, None)
+
+
+def _neuron_count(rng: np.random.Generator, shape: Sequence[int]) -> int:
+    """Number of labelled neurons: 3 in tiny volumes, up to 8 at FISBe size."""
+    scale = float(np.exp(np.log(shape).mean()))
+    high = int(np.clip(3 + scale // 80, 3, 8))
+    return int(rng.integers(max(3, high - 3), high + 1))
+
+
+def _render(
+    rng: np.random.Generator,
+    masks: list[tuple[np.ndarray, np.ndarray]],
+    colours: np.ndarray,
+    shape: tuple[int, int, int],
+) -> np.ndarray:
+    """The 12-bit raw image (3, Z, Y, X) of neurons ``masks`` with per-neuron ``colours``.
+
+    Neurons plus autofluorescent puncta are blurred by the PSF; then come textured
+    background autofluorescence, uneven illumination (depth attenuation times a smooth
+    lateral field), shot noise (Gaussian approximation of Poisson) plus read noise.
+    """
+    size = np.asarray(shape)
+    n_puncta = int(rng.poisson(2e-5 * size.prod()) + 1)
+    puncta = (rng.random((n_puncta, 3)) * size).astype(np.int64) @ np.array(
+        [shape[1] * shape[2], shape[2], 1]
+    )
+    puncta_level = rng.uniform(300.0, 2500.0, n_puncta)
+    puncta_tint = 0.6 + 0.4 * rng.random((n_puncta, 3))
+    texture = ndimage.gaussian_filter(
+        rng.standard_normal(shape, dtype=np.float32), TEXTURE_SIGMA, truncate=2.0
+    )
+    texture *= np.float32(0.35 * (2.0 * np.sqrt(np.pi) * TEXTURE_SIGMA) ** 1.5)  # sd 0.35
+    texture += np.float32(1.0)
+    np.maximum(texture, 0.0, out=texture)
+    depth = _smooth_field(rng, shape[0], 5, 0.15) * np.exp(-np.arange(shape[0]) / (shape[0] * 2.5))
+    depth = depth.astype(np.float32)[:, None, None]
+    lateral = _field_2d(rng, shape[1:], 0.35).astype(np.float32)
+    raw = np.empty((3, *shape), dtype=np.uint16)
+    for channel in range(3):
+        volume = np.zeros(shape, dtype=np.float32)
+        flat = volume.reshape(-1)
+        for (index, gain), colour in zip(masks, colours[:, channel], strict=True):
+            flat[index] += np.float32(PEAK * colour) * gain
+        np.add.at(flat, puncta, (puncta_level * puncta_tint[:, channel]).astype(np.float32))
+        volume = ndimage.gaussian_filter(volume, PSF_SIGMA, truncate=3.0)
+        background = (_field_2d(rng, shape[1:], 0.5) * rng.uniform(60.0, 160.0)).astype(np.float32)
+        for z in range(0, shape[0], SLAB):  # slab by slab: small temporaries, cache friendly
+            slab = volume[z : z + SLAB]
+            slab += background * texture[z : z + SLAB]
+            slab *= lateral
+            slab *= depth[z : z + SLAB]
+            noise_sd = np.maximum(slab, 0.0)
+            noise_sd *= np.float32(GAIN)
+            noise_sd += np.float32(READ_NOISE**2)
+            np.sqrt(noise_sd, out=noise_sd)
+            noise_sd *= rng.standard_normal(slab.shape, dtype=np.float32)
+            slab += noise_sd
+            np.rint(slab, out=slab)
+            np.clip(slab, 0, MAX_VALUE, out=slab)
+            raw[channel, z : z + SLAB] = slab
+    return raw
+
+
+def generate_sample(
+    spec: SampleSpec, shape: Sequence[int], seed: int
+) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """Generate one sample: raw (3, Z, Y, X) uint16, GT (N, Z, Y, X) uint8, dim neuron ids.
+
+    Depends only on ``(seed, spec.set, spec.index, shape)``; GT channel i holds i+1 and
+    ``dim_neurons`` lists the 1-based ids of the faint labelled neurons.
+    """
+    zyx = tuple(int(s) for s in shape)
+    if len(zyx) != 3 or min(zyx) < MIN_SIZE:
+        raise FisbeError(f"shape must be 3 sizes >= {MIN_SIZE}, got {tuple(shape)}")
+    rng = np.random.default_rng(np.random.SeedSequence([seed, SET_CODES[spec.set], spec.index]))
+    size = np.asarray(zyx, dtype=float)
+
+    n_labelled = _neuron_count(rng, zyx)
+    n_hidden = int(rng.integers(1, 4)) if spec.set == "partly" else 0
+    n_total = n_labelled + n_hidden
+    hubs = rng.uniform(0.25, 0.75, (1 + n_total // 4, 3)) * (size - 1)
+    masks = [
+        _rasterise(_neuron(rng, size, _arbor_sites(rng, size, hubs, k < 2)), zyx)
+        for k in range(n_total)
+    ]
+
+    colours = _colours(rng, n_total)
+    dim = rng.random(n_total) < 0.25
+    brightness = np.where(dim, rng.uniform(0.12, 0.3, n_total), rng.uniform(0.6, 1.4, n_total))
+    dim_neurons = [i + 1 for i in range(n_labelled) if dim[i]]
+
+    gt = np.zeros((n_labelled, *zyx), dtype=np.uint8)
+    for i in range(n_labelled):
+        gt[i].reshape(-1)[masks[i][0]] = i + 1
+
+    raw = _render(rng, masks, colours * brightness[:, None], zyx)
+    return raw, gt, dim_neurons
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def sample_path(out: str | Path, spec: SampleSpec) -> Path:
+    """Where a sample lives: ``out/<set>/<split>/<name>.zarr`` (FISBe archive layout)."""
+    return Path(out) / spec.set / spec.split / f"{spec.name}.zarr"
+
+
+def write_sample(out: str | Path, spec: SampleSpec, shape: Sequence[int], seed: int) -> Path:
+    """Generate one sample and write it atomically into the dataset folder ``out``."""
+    raw, gt, dim_neurons = generate_sample(spec, shape, seed)
+    path = sample_path(out, spec)
+    with atomic_directory(path) as tmp:
+        write_array(tmp, RAW_KEY, raw, RAW_CHUNKS)
+        write_array(tmp, GT_KEY, gt, GT_CHUNKS, attrs={"dim_neurons": dim_neurons})
+    return path
+
+
+def split_file_text(plan: Iterable[SampleSpec]) -> str:
+    """The official split-file text for a plan (sections, headers, blank lines as FISBe)."""
+    plan = list(plan)
+    lines: list[str] = []
+    for set_name in SETS:
+        lines += [SECTION_TITLES[set_name], ""]
+        for split in SPLITS:
+            lines.append(f"{split}:")
+            lines += [s.name for s in plan if s.set == set_name and s.split == split]
+            lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+def write_split_file(out: str | Path, n_completely: int, n_partly: int) -> Path:
+    """Write ``out/sample_list_per_split.txt`` atomically; return its path."""
+    path = Path(out) / SPLIT_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
+    try:
+        tmp.write_text(split_file_text(plan_dataset(n_completely, n_partly)), encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def _check(n_completely: int, n_partly: int, shape: Sequence[int], seed: int, jobs: int) -> None:
+    if n_completely < 0 or n_partly < 0:
+        raise FisbeError(f"sample counts must be >= 0, got {n_completely} and {n_partly}")
+    if n_completely + n_partly == 0:
+        raise FisbeError("nothing to generate: both sample counts are 0")
+    if len(shape) != 3 or min(shape) < MIN_SIZE:
+        raise FisbeError(f"shape must be 3 sizes (Z Y X) >= {MIN_SIZE}, got {tuple(shape)}")
+    if seed < 0:
+        raise FisbeError(f"seed must be >= 0, got {seed}")
+    if jobs < 1:
+        raise FisbeError(f"jobs must be >= 1, got {jobs}")
+
+
+def write_dataset(
+    out: str | Path,
+    n_completely: int,
+    n_partly: int,
+    shape: Sequence[int],
+    seed: int,
+    only: str | None = None,
+    jobs: int = 1,
+) -> list[Path]:
+    """Write a synthetic dataset (or only the sample named ``only``) into ``out``.
+
+    Samples are written one by one, each atomically; the split file is written last (and
+    only for a full run), so a dataset without it is known to be incomplete. Returns the
+    paths of the samples written.
+    """
+    _check(n_completely, n_partly, shape, seed, jobs)
+    from tqdm import tqdm
+
+    plan = plan_dataset(n_completely, n_partly)
+    if only is not None:
+        plan = [s for s in plan if s.name == only]
+        if not plan:
+            raise FisbeError(
+                f"unknown sample {only!r} (the plan has synth_c000.. and synth_p000..)", out
+            )
+    bar = tqdm(total=len(plan), desc="synth", unit="sample", disable=None)
+    paths: list[Path] = []
+    if jobs == 1 or len(plan) == 1:
+        for spec in plan:
+            paths.append(write_sample(out, spec, shape, seed))
+            bar.update()
+    else:
+        context = multiprocessing.get_context("spawn")
+        with concurrent.futures.ProcessPoolExecutor(min(jobs, len(plan)), context) as pool:
+            futures = [pool.submit(write_sample, out, s, tuple(shape), seed) for s in plan]
+            for future in concurrent.futures.as_completed(futures):
+                future.result()
+                bar.update()
+            paths = [f.result() for f in futures]
+    bar.close()
+    if only is None:
+        write_split_file(out, n_completely, n_partly)
+    return paths
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    """Options of ``fisbe-bench synth``."""
+    parser.add_argument("--out", required=True, type=Path, help="dataset folder to write")
+    parser.add_argument("--n-completely", type=int, default=3, help="completely labelled samples")
+    parser.add_argument("--n-partly", type=int, default=3, help="partly labelled samples")
+    parser.add_argument(
+        "--shape", type=int, nargs=3, default=[128, 256, 256], metavar=("Z", "Y", "X")
+    )
+    parser.add_argument("--seed", type=int, default=0, help="dataset seed (>= 0)")
+    parser.add_argument("--sample", default=None, metavar="NAME", help="write only this sample")
+    parser.add_argument("--jobs", type=int, default=1, help="samples generated in parallel")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``fisbe-bench synth``."""
+    paths = write_dataset(
+        args.out,
+        args.n_completely,
+        args.n_partly,
+        tuple(args.shape),
+        args.seed,
+        only=args.sample,
+        jobs=args.jobs,
+    )
+    print(f"wrote {len(paths)} sample(s) to {args.out}")
+    return 0

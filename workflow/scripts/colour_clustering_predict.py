@@ -1,0 +1,12 @@
+"""Snakemake adapter: B2 colour clustering on one sample, with the tuned parameters."""
+
+from fisbe_bench.methods.colour_cli import predict_to_file
+from fisbe_bench.snakemake_adapter import run_step
+
+run_step(
+    snakemake,  # noqa: F821
+    predict_to_file,
+    raw_path=snakemake.params.raw,  # noqa: F821
+    out_path=snakemake.output[0],  # noqa: F821
+    params_path=snakemake.input.params,  # noqa: F821
+)

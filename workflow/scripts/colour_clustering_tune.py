@@ -1,0 +1,15 @@
+"""Snakemake adapter: tune B2 colour clustering on the validation split."""
+
+from fisbe_bench.methods.colour_cli import tune_to_file
+from fisbe_bench.snakemake_adapter import run_step
+
+run_step(
+    snakemake,  # noqa: F821
+    tune_to_file,
+    samples_table=snakemake.input.table,  # noqa: F821
+    split=snakemake.params.split,  # noqa: F821
+    grid_path=snakemake.input.grid,  # noqa: F821
+    out=snakemake.output[0],  # noqa: F821
+    jobs=snakemake.threads,  # noqa: F821
+    min_size=snakemake.params.method["min_size"],  # noqa: F821
+)
