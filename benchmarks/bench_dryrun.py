@@ -15,6 +15,7 @@ import argparse
 import contextlib
 import cProfile
 import pstats
+import resource
 import statistics
 import subprocess
 import sys
@@ -61,13 +62,17 @@ def prepare_floor(workdir: Path) -> list[str]:
     return ["--snakefile", str(snakefile), "--directory", str(workdir), "--dry-run", "--quiet"]
 
 
-def time_runs(args: list[str], runs: int) -> list[float]:
-    times = []
+def time_runs(args: list[str], runs: int) -> tuple[list[float], list[float]]:
+    """Wall and CPU (user + system) seconds of ``runs`` fresh Snakemake processes."""
+    walls, cpus = [], []
     for _ in range(runs):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
         subprocess.run([sys.executable, "-m", "snakemake", *args], check=True, capture_output=True)
-        times.append(time.perf_counter() - start)
-    return times
+        walls.append(time.perf_counter() - start)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+    return walls, cpus
 
 
 def profile_once(args: list[str], out: Path) -> None:
@@ -91,10 +96,11 @@ def main() -> None:
         }
         for name, case_args in cases.items():
             time_runs(case_args, 1)  # warm-up: file caches, .snakemake/ created
-            times = time_runs(case_args, opts.runs)
+            walls, cpus = time_runs(case_args, opts.runs)
             print(
-                f"dry run, {name}: median {statistics.median(times):.2f} s "
-                f"(runs: {', '.join(f'{t:.2f}' for t in times)})"
+                f"dry run, {name}: wall median {statistics.median(walls):.2f} s "
+                f"(runs: {', '.join(f'{t:.2f}' for t in walls)}), "
+                f"CPU median {statistics.median(cpus):.2f} s"
             )
         if opts.profile_out:
             profile_once(args, opts.profile_out)

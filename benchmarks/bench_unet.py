@@ -28,7 +28,6 @@ from fisbe_bench import io
 from fisbe_bench.inference import AFFINITY_KEY, NUMINST_KEY, load_model, predict_zarr
 from fisbe_bench.instances import InstanceParams, instances_from_probs
 from fisbe_bench.models.config import load_config
-from fisbe_bench.models.targets import affinity_target, count_members, numinst_target
 from fisbe_bench.models.train import train
 from fisbe_bench.models.unet import AffinityUNet
 
@@ -74,28 +73,30 @@ def fake_probabilities(gt_path: Path, out: Path, offsets: list, noise: float, se
     """Near-perfect predictions from a sample's GT, written like ``fisbe-bench predict``."""
     from fisbe_bench.models.targets import pack_membership
 
-    gt = zarr.open_array(str(gt_path / io.GT_KEY), mode="r")[...]
-    margin = max(abs(o) for offset in offsets for o in offset)
-    bits = pack_membership(gt)
-    del gt
-    numinst = numinst_target(count_members(bits))
-    padded = np.pad(bits, ((0, 0), *[(margin, margin)] * 3))
-    del bits
-    rng = np.random.default_rng(seed)
-    group = zarr.open_group(str(out), mode="w", zarr_format=2)
-    shape = numinst.shape
-    one_hot = np.stack([numinst == c for c in range(3)]).astype(np.float16)
+    gt = zarr.open_array(str(gt_path / io.GT_KEY), mode="r")
+    bits = pack_membership(gt[...])
+    shape = bits.shape[1:]
+    counts = sum(np.bitwise_count(word) for word in bits)
+    one_hot = np.stack([np.minimum(counts, 2) == c for c in range(3)]).astype(np.float16)
+    del counts
     io.write_array(out, NUMINST_KEY, one_hot, (1, 32, 128, 128))
     del one_hot
+    rng = np.random.default_rng(seed)
+    group = zarr.open_group(str(out), mode="a", zarr_format=2)
     affinities = group.create_array(AFFINITY_KEY, shape=(len(offsets), *shape),
                                     chunks=(1, 32, 128, 128), dtype=np.float16,
                                     compressors=io.COMPRESSOR, fill_value=0)  # fmt: skip
     affinities.attrs["offsets"] = [list(o) for o in offsets]
     for k, offset in enumerate(offsets):
-        target, _ = affinity_target(padded, [offset], margin)
-        value = target[0].astype(np.float32) * 0.9 + 0.05
-        value += rng.normal(0, noise, shape).astype(np.float32)
-        affinities[k] = np.clip(value, 0, 1).astype(np.float16)
+        here = tuple(slice(0, s - o) for s, o in zip(shape, offset, strict=True))
+        there = tuple(slice(o, s) for s, o in zip(shape, offset, strict=True))
+        shared = np.zeros(shape, dtype=bool)
+        for word in bits:
+            shared[here] |= (word[here] & word[there]) != 0
+        value = np.where(shared, np.float16(0.95), np.float16(0.05))
+        del shared
+        value += rng.normal(0, noise, shape).astype(np.float16)
+        affinities[k] = np.clip(value, 0, 1)
 
 
 def bench_instances(args: argparse.Namespace) -> dict:

@@ -158,6 +158,9 @@ def test_params_round_trip_and_reject_unknown_names(tmp_path: Path) -> None:
     (tmp_path / "bad.json").write_text(json.dumps({"params": {"thresold": 0.2}}))
     with pytest.raises(FisbeError, match="thresold"):
         colour.read_params(tmp_path / "bad.json")
+    with pytest.raises(FisbeError, match="must be a bool"):
+        ColourParams.from_mapping({"unmix": "no"})
+    assert ColourParams.from_mapping({"seed_spacing": 4.0}).seed_spacing == 4
 
 
 def test_parameter_grid_is_the_cartesian_product() -> None:

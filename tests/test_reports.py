@@ -205,6 +205,21 @@ def test_bootstrap_without_coverage_lists_pools_c_exactly(tmp_path: Path) -> Non
     assert a["exact_coverage"].all() and not b["exact_coverage"].any()
 
 
+def test_coverage_lists_from_official_tomls(tmp_path: Path) -> None:
+    folder = write_evaluation(tmp_path / "m", 0.5, 11, coverage_lists=False)
+    rows = pd.read_csv(write_evaluation(tmp_path / "ref", 0.5, 11) / "per_sample.csv")
+    for sample, coverage in zip(rows["sample"], rows["gt_coverage"], strict=True):
+        values = ", ".join(map(str, json.loads(coverage)))
+        (folder / f"{sample}.toml").write_text(f"[general]\ngt_skel_coverage = [{values}]\n")
+    (evaluation,) = load_evaluations({"m": folder})
+    assert evaluation.per_sample["gt_coverage"].map(len).tolist() == rows["num_gt"].tolist()
+    table = stats.bootstrap_table([evaluation], n_boot=20)
+    assert table["exact_coverage"].all()
+    (folder / f"{rows['sample'][0]}.toml").write_text("[general\n")
+    with pytest.raises(FisbeError, match="TOML"):
+        load_evaluations({"m": folder})
+
+
 def test_bootstrap_resamples_are_shared_across_methods() -> None:
     weights = stats.resample_weights(5, 100, seed=9, stream=0)
     assert weights.shape == (100, 5)

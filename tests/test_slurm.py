@@ -46,6 +46,7 @@ def profile_here(name: str, folder: Path, mem_cap_mb: int | None = None) -> Path
         for resources in [profile["default-resources"], *profile["set-resources"].values()]:
             if "mem_mb" in resources:
                 resources["mem_mb"] = min(resources["mem_mb"], mem_cap_mb)
+    profile["set-threads"] = {"synth_dataset": 1, "evaluate": 1}  # TEMP-DEV
     folder.mkdir()
     (folder / "config.yaml").write_text(yaml.safe_dump(profile))
     return folder
@@ -162,3 +163,11 @@ def test_profile_drives_a_dry_run(name: str, tmp_path: Path) -> None:
     proc = snakemake(tmp_path, "--configfile", str(config), "--profile", str(profile), "-n")
     assert f"Using profile {profile}" in proc.stdout + proc.stderr
     assert job_counts(proc.stdout)["threshold_cc"] == 2
+
+
+def test_profile_sizes_only_rules_that_exist(tmp_path: Path) -> None:
+    """A renamed rule would silently fall back to the defaults (CPU partition, no GPU)."""
+    config = write_config(tmp_path, TINY)
+    rules = set(snakemake(tmp_path, "--configfile", str(config), "--list-rules").stdout.split())
+    sized = yaml.safe_load(PROFILE.read_text())["set-resources"]
+    assert set(sized) <= rules, f"not rules of the workflow: {sorted(set(sized) - rules)}"

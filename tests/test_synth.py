@@ -250,6 +250,18 @@ def test_failed_rewrite_keeps_old_sample(
     assert [p.name for p in (out / spec.set / spec.split).iterdir()] == [f"{spec.name}.zarr"]
 
 
+def test_rerun_removes_stale_samples_only(tmp_path: Path) -> None:
+    out = tmp_path / "ds"
+    synth.write_dataset(out, 5, 1, (16, 16, 16), SEED)
+    foreign = out / "completely" / "train" / "mine.zarr"
+    foreign.mkdir()
+    synth.write_dataset(out, 3, 0, (16, 16, 16), SEED)
+    written = sorted(str(p.relative_to(out)) for p in out.glob("*/*/synth_*.zarr"))
+    expected = [f"{s.set}/{s.split}/{s.name}.zarr" for s in synth.plan_dataset(3, 0)]
+    assert written == sorted(expected)
+    assert foreign.is_dir()
+
+
 def test_cli_writes_dataset(tmp_path: Path) -> None:
     out = tmp_path / "cli"
     args = ["synth", "--out", str(out), "--n-completely", "1", "--n-partly", "2"]

@@ -50,34 +50,35 @@ def foreground_masks(
     foreground = np.zeros(shape, dtype=bool)
     overlap = np.zeros(shape, dtype=bool)
     for z0 in range(0, shape[0], slab):
-        probs = np.asarray(numinst[:, z0 : z0 + slab], dtype=np.float32)
-        foreground[z0 : z0 + slab] = probs[0] < params.foreground_threshold
-        overlap[z0 : z0 + slab] = foreground[z0 : z0 + slab] & (probs[2] > params.overlap_threshold)
+        probs = np.asarray(numinst[:, z0 : z0 + slab])
+        fg = probs[0] < params.foreground_threshold
+        foreground[z0 : z0 + slab] = fg
+        overlap[z0 : z0 + slab] = fg & (probs[2] > params.overlap_threshold)
     return foreground, overlap
 
 
-def _pair_slices(offset: tuple[int, ...], shape: tuple[int, ...]) -> tuple[tuple, tuple, list]:
-    """Slices selecting x and x + offset for every x whose partner lies inside ``shape``."""
-    here, there, low = [], [], []
-    for o, s in zip(offset, shape, strict=True):
-        here.append(slice(max(0, -o), s - max(0, o)))
-        there.append(slice(max(0, o), s + min(0, o)))
-        low.append(max(0, -o))
-    return tuple(here), tuple(there), low
+def gather(affinities: zarr.Array | np.ndarray, coords: np.ndarray, slab: int = 32) -> np.ndarray:
+    """Affinities (K, n) float32 at voxel ``coords`` (n, 3, sorted by z), read by z-slab
+    and only within each slab's bounding box of ``coords``."""
+    values = np.empty((affinities.shape[0], len(coords)), dtype=np.float32)
+    bounds = np.searchsorted(coords[:, 0], np.arange(0, affinities.shape[1] + slab, slab))
+    for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+        if hi == lo:
+            continue
+        part = coords[lo:hi]
+        low, high = part.min(axis=0), part.max(axis=0) + 1
+        block = np.asarray(affinities[(slice(None), *map(slice, low, high))])
+        local = part - low
+        values[:, lo:hi] = block[:, local[:, 0], local[:, 1], local[:, 2]]
+    return values
 
 
-def _flat(mask: np.ndarray, low: list[int], offset: tuple[int, ...], shape: tuple) -> tuple:
-    """Flat indices (x, x + offset) in the full volume of the True voxels of a pair view."""
-    coords = [c + lo for c, lo in zip(np.nonzero(mask), low, strict=True)]
-    moved = [c + o for c, o in zip(coords, offset, strict=True)]
-    return np.ravel_multi_index(coords, shape), np.ravel_multi_index(moved, shape)
-
-
-def _segment_core(core: np.ndarray, edges: tuple[np.ndarray, ...], threshold: float) -> np.ndarray:
-    """Mutex watershed of core voxels; returns sequential labels (uint32, 0 elsewhere)."""
+def _segment_core(
+    n: int, core: np.ndarray, edges: tuple[np.ndarray, ...], threshold: float
+) -> np.ndarray:
+    """Mutex watershed over nodes 0..n-1; returns a segment id per node (0 off the core)."""
     weight, u, v = edges
-    nodes = np.flatnonzero(core)
-    segment = nodes.copy()
+    segment = np.arange(n, dtype=np.int64)
     if len(weight):
         order = np.argsort(-np.abs(weight - threshold), kind="stable")
         attractive = (weight[order] > threshold).tolist()
@@ -86,10 +87,10 @@ def _segment_core(core: np.ndarray, edges: tuple[np.ndarray, ...], threshold: fl
         )
         if pairs:
             fragment, seg = np.asarray(pairs, dtype=np.int64).T
-            segment[np.searchsorted(nodes, fragment)] = seg
-    _, inverse = np.unique(segment, return_inverse=True)
-    labels = np.zeros(core.shape, dtype=np.uint32)
-    labels.reshape(-1)[nodes] = inverse.astype(np.uint32) + 1
+            segment[fragment] = seg
+    _, inverse = np.unique(segment[core], return_inverse=True)
+    labels = np.zeros(n, dtype=np.int64)
+    labels[core] = inverse.ravel() + 1
     return labels
 
 
@@ -99,9 +100,9 @@ def _join_overlaps(
     between: tuple[np.ndarray, ...],
     params: InstanceParams,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(voxel flat index, instance id) pairs of overlap voxels joining instances."""
+    """(overlap node, instance id) pairs: overlap nodes joining instances."""
     voxel, partner, weight = to_core
-    votes = (voxel, labels.reshape(-1)[partner].astype(np.int64), weight)
+    votes = (voxel, labels[partner], weight)
     joined_v = np.empty(0, np.int64)
     joined_i = np.empty(0, np.int64)
     a, b, w = between
@@ -125,8 +126,7 @@ def _join_overlaps(
         useful = np.isin(dst, keep[:, 0]) & ~np.isin(src, joined_v)
         src, dst, ww = src[useful], dst[useful], ww[useful]
         left = np.searchsorted(joined_v, dst, side="left")
-        right = np.searchsorted(joined_v, dst, side="right")
-        counts = right - left
+        counts = np.searchsorted(joined_v, dst, side="right") - left
         member = np.repeat(left - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
         votes = (np.repeat(src, counts), joined_i[member], np.repeat(ww, counts))
     return joined_v, joined_i
@@ -138,66 +138,84 @@ def extract_instances(
     offsets: list[tuple[int, int, int]],
     params: InstanceParams | None = None,
 ) -> tuple[np.ndarray, dict[int, np.ndarray]]:
-    """Labels (Z, Y, X) uint32 with ids 1..N and overlap voxels {id: (k, 3) coords}."""
+    """Labels (Z, Y, X) uint32 with ids 1..N and overlap voxels {id: (k, 3) coords}.
+
+    Dense work is limited to thresholding, one connected-component pass and the final
+    label image; the graph is built on foreground voxels only (nodes 0..n-1).
+    """
     params = params or InstanceParams()
     foreground, overlap = foreground_masks(numinst, params)
-    shape = foreground.shape
+    shape = np.array(foreground.shape)
     components = cc3d.connected_components(foreground, connectivity=26)
-    core = foreground & ~overlap
+    flat = np.flatnonzero(foreground)
+    del foreground
+    coords = np.stack(np.unravel_index(flat, tuple(shape)), axis=1)
+    is_overlap = overlap.reshape(-1)[flat]
+    del overlap
+    component = components.reshape(-1)[flat]
+    del components
+    values = gather(affinities, coords)
+    strides = np.array([shape[1] * shape[2], shape[2], 1])
     edges: list[list[np.ndarray]] = [[], [], []]
     to_core: list[list[np.ndarray]] = [[], [], []]
     between: list[list[np.ndarray]] = [[], [], []]
+    nodes = np.arange(len(flat))
     for k, offset in enumerate(offsets):
-        offset = tuple(int(o) for o in offset)
-        here, there, low = _pair_slices(offset, shape)
-        affinity = np.asarray(affinities[k], dtype=np.float32)
-        same = components[here] == components[there]
-        pair_masks = (
-            (edges, core[here] & core[there] & same, False),
-            (to_core, overlap[here] & core[there] & same, False),
-            (to_core, core[here] & overlap[there] & same, True),
-            (between, overlap[here] & overlap[there] & same, False),
-        )
-        for target, mask, swap in pair_masks:
-            u, v = _flat(mask, low, offset, shape)
-            if swap:
-                u, v = v, u
-            target[0].append(affinity[here][mask])
-            target[1].append(u)
-            target[2].append(v)
+        moved = coords + np.asarray(offset)
+        inside = np.all((moved >= 0) & (moved < shape), axis=1)
+        source = nodes[inside]
+        partner_flat = flat[inside] + int(np.dot(offset, strides))
+        target = np.minimum(np.searchsorted(flat, partner_flat), len(flat) - 1)
+        found = (flat[target] == partner_flat) & (component[source] == component[target])
+        source, target = source[found], target[found]
+        weight = values[k, source]
+        a_overlap, b_overlap = is_overlap[source], is_overlap[target]
+        for bucket, mask, swap in (
+            (edges, ~a_overlap & ~b_overlap, False),
+            (to_core, a_overlap & ~b_overlap, False),
+            (to_core, ~a_overlap & b_overlap, True),
+            (between, a_overlap & b_overlap, False),
+        ):
+            u, v = (target[mask], source[mask]) if swap else (source[mask], target[mask])
+            bucket[0].append(weight[mask])
+            bucket[1].append(u)
+            bucket[2].append(v)
 
     def stack(parts: list[list[np.ndarray]], order: tuple[int, int, int]) -> tuple:
-        return tuple(
-            np.concatenate(parts[i])
-            if parts[i]
-            else np.empty(0, np.float32 if i == 0 else np.int64)
-            for i in order
-        )
+        empty = (np.empty(0, np.float32), np.empty(0, np.int64), np.empty(0, np.int64))
+        return tuple(np.concatenate(parts[i]) if parts[i] else empty[i] for i in order)
 
-    labels = _segment_core(core, stack(edges, (0, 1, 2)), params.affinity_threshold)
-    joined_v, joined_i = _join_overlaps(
-        labels, stack(to_core, (1, 2, 0)), stack(between, (1, 2, 0)), params
+    node_labels = _segment_core(
+        len(flat), ~is_overlap, stack(edges, (0, 1, 2)), params.affinity_threshold
     )
-    return _drop_small(labels, joined_v, joined_i, params.min_size)
+    joined_v, joined_i = _join_overlaps(
+        node_labels, stack(to_core, (1, 2, 0)), stack(between, (1, 2, 0)), params
+    )
+    return _drop_small(tuple(shape), flat, coords, node_labels, joined_v, joined_i, params.min_size)
 
 
 def _drop_small(
-    labels: np.ndarray, joined_v: np.ndarray, joined_i: np.ndarray, min_size: int
+    shape: tuple[int, ...],
+    flat: np.ndarray,
+    coords: np.ndarray,
+    node_labels: np.ndarray,
+    joined_v: np.ndarray,
+    joined_i: np.ndarray,
+    min_size: int,
 ) -> tuple[np.ndarray, dict[int, np.ndarray]]:
     """Remove instances of <= ``min_size`` voxels (overlaps counted); ids made sequential."""
-    n = int(labels.max(initial=0))
-    sizes = np.bincount(labels.reshape(-1), minlength=n + 1)
-    sizes += np.bincount(joined_i, minlength=n + 1)[: n + 1]
+    n = int(node_labels.max(initial=0))
+    sizes = np.bincount(node_labels, minlength=n + 1) + np.bincount(joined_i, minlength=n + 1)
     sizes[0] = 0
     keep = sizes > min_size
     new_id = np.zeros(n + 1, dtype=np.uint32)
     new_id[keep] = np.arange(1, int(keep.sum()) + 1, dtype=np.uint32)
-    labels = new_id[labels]
+    labels = np.zeros(shape, dtype=np.uint32)
+    labels.reshape(-1)[flat] = new_id[node_labels]
     extra: dict[int, np.ndarray] = {}
     mapped = new_id[joined_i]
     for ident in np.unique(mapped[mapped > 0]):
-        flat = joined_v[mapped == ident]
-        extra[int(ident)] = np.stack(np.unravel_index(flat, labels.shape), axis=1)
+        extra[int(ident)] = coords[joined_v[mapped == ident]]
     return labels, extra
 
 

@@ -21,6 +21,9 @@ import collections
 import concurrent.futures
 import multiprocessing
 import os
+import re
+import shutil
+import sys
 import uuid
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -49,6 +52,7 @@ SECTION_TITLES = {
     "completely": "(1) samples for FlyLight completely:",
     "partly": "(2) samples for FlyLight partly:",
 }
+STALE_NAME = re.compile(r"synth_[cp]\d{3,}\.zarr")
 SET_CODES = {name: code for code, name in enumerate(SETS)}
 MIN_SIZE = 16
 MAX_VALUE = 4095
@@ -57,7 +61,7 @@ GT_CHUNKS = (1, 64, 128, 128)
 STEP = 0.5  # centerline sample spacing (voxels): dense enough for gap-free tubes
 BALL_RADII = np.array([1.0, 1.5, 2.0, 2.5, 3.0, 4.0])
 PSF_SIGMA = (1.6, 0.7, 0.7)  # Gaussian PSF in voxels (Z, Y, X): axial blur ~2x lateral
-PEAK = 3000.0  # pre-blur neuron brightness: thin tubes lose up to 2/3 of it to the PSF
+PEAK = 2500.0  # pre-blur neuron brightness: thin tubes lose up to 2/3 of it to the PSF
 TEXTURE_SIGMA = 1.5  # grain of the background autofluorescence (voxels)
 SLAB = 8  # Z planes per step of the noise stage
 READ_NOISE = 12.0  # Gaussian read noise (12-bit grey values)
@@ -239,7 +243,8 @@ def _neuron(rng: np.random.Generator, shape: np.ndarray, targets: list[np.ndarra
         if len(collateral) >= 8:
             stems.append(collateral)
     for stem in stems:
-        tree.arbor(rng, stem, 0.3 * scale, budget=rng.uniform(1.5, 3.0) * scale)
+        denser = max(1.0, np.sqrt(scale / 200.0))  # FISBe-size arbors are denser
+        tree.arbor(rng, stem, 0.3 * scale, budget=rng.uniform(1.5, 3.0) * scale * denser)
     return tree
 
 
@@ -330,7 +335,7 @@ def _render(
     texture = ndimage.gaussian_filter(
         rng.standard_normal(shape, dtype=np.float32), TEXTURE_SIGMA, truncate=2.0
     )
-    texture *= np.float32(0.35 * (2.0 * np.sqrt(np.pi) * TEXTURE_SIGMA) ** 1.5)  # sd 0.35
+    texture *= np.float32(0.25 * (2.0 * np.sqrt(np.pi) * TEXTURE_SIGMA) ** 1.5)  # sd 0.25
     texture += np.float32(1.0)
     np.maximum(texture, 0.0, out=texture)
     depth = _smooth_field(rng, shape[0], 5, 0.15) * np.exp(-np.arange(shape[0]) / (shape[0] * 2.5))
@@ -343,8 +348,8 @@ def _render(
         for (index, gain), colour in zip(masks, colours[:, channel], strict=True):
             flat[index] += np.float32(PEAK * colour) * gain
         np.add.at(flat, puncta, (puncta_level * puncta_tint[:, channel]).astype(np.float32))
-        volume = ndimage.gaussian_filter(volume, PSF_SIGMA, truncate=3.0)
-        background = (_field_2d(rng, shape[1:], 0.5) * rng.uniform(60.0, 160.0)).astype(np.float32)
+        volume = ndimage.gaussian_filter(volume, PSF_SIGMA, truncate=2.5)
+        background = (_field_2d(rng, shape[1:], 0.5) * rng.uniform(40.0, 110.0)).astype(np.float32)
         for z in range(0, shape[0], SLAB):  # slab by slab: small temporaries, cache friendly
             slab = volume[z : z + SLAB]
             slab += background * texture[z : z + SLAB]
@@ -387,7 +392,7 @@ def generate_sample(
 
     colours = _colours(rng, n_total)
     dim = rng.random(n_total) < 0.25
-    brightness = np.where(dim, rng.uniform(0.12, 0.3, n_total), rng.uniform(0.6, 1.4, n_total))
+    brightness = np.where(dim, rng.uniform(0.08, 0.22, n_total), rng.uniform(0.6, 1.4, n_total))
     dim_neurons = [i + 1 for i in range(n_labelled) if dim[i]]
 
     gt = np.zeros((n_labelled, *zyx), dtype=np.uint8)
@@ -455,6 +460,19 @@ def _check(n_completely: int, n_partly: int, shape: Sequence[int], seed: int, jo
         raise FisbeError(f"jobs must be >= 1, got {jobs}")
 
 
+def _pool_context() -> multiprocessing.context.BaseContext:
+    """Fork where possible: spawned workers would re-run the caller's main script (e.g. a
+    Snakemake script, which has no ``__main__`` guard); zarr resets its loop after fork."""
+    return multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
+
+
+def _worker_init() -> None:
+    """Keep blosc off its global thread pool, which a forked child must not reuse."""
+    import numcodecs.blosc
+
+    numcodecs.blosc.use_threads = False
+
+
 def write_dataset(
     out: str | Path,
     n_completely: int,
@@ -466,9 +484,10 @@ def write_dataset(
 ) -> list[Path]:
     """Write a synthetic dataset (or only the sample named ``only``) into ``out``.
 
-    Samples are written one by one, each atomically; the split file is written last (and
-    only for a full run), so a dataset without it is known to be incomplete. Returns the
-    paths of the samples written.
+    Samples are written one by one, each atomically; a full run then deletes generated
+    samples (``synth_c###``/``synth_p###``) that an earlier run left where the plan has
+    none, and writes the split file last, so a dataset without it is known to be
+    incomplete. Returns the paths of the samples written.
     """
     _check(n_completely, n_partly, shape, seed, jobs)
     from tqdm import tqdm
@@ -487,8 +506,9 @@ def write_dataset(
             paths.append(write_sample(out, spec, shape, seed))
             bar.update()
     else:
-        context = multiprocessing.get_context("spawn")
-        with concurrent.futures.ProcessPoolExecutor(min(jobs, len(plan)), context) as pool:
+        with concurrent.futures.ProcessPoolExecutor(
+            min(jobs, len(plan)), _pool_context(), initializer=_worker_init
+        ) as pool:
             futures = [pool.submit(write_sample, out, s, tuple(shape), seed) for s in plan]
             for future in concurrent.futures.as_completed(futures):
                 future.result()
@@ -496,8 +516,19 @@ def write_dataset(
             paths = [f.result() for f in futures]
     bar.close()
     if only is None:
+        _remove_stale(out, plan)
         write_split_file(out, n_completely, n_partly)
     return paths
+
+
+def _remove_stale(out: str | Path, plan: list[SampleSpec]) -> None:
+    """Delete generated samples of an earlier run that the current plan does not place there."""
+    expected = {sample_path(out, spec) for spec in plan}
+    for set_name in SETS:
+        for split in SPLITS:
+            for path in (Path(out) / set_name / split).glob("synth_[cp][0-9]*.zarr"):
+                if path not in expected and STALE_NAME.fullmatch(path.name):
+                    shutil.rmtree(path)
 
 
 # --------------------------------------------------------------------------- command line

@@ -367,27 +367,28 @@ class HdfChunkVolume(Volume):
 
 
 def _open_zarr(path: Path, key: str) -> Volume:
-    array_dir = path / key
-    meta_file = array_dir / ".zarray"
-    if meta_file.is_file():
+    """The array ``key`` of a zarr group; a store whose root is an array is used as is."""
+    for array_dir in (path / key, path):
+        meta_file = array_dir / ".zarray"
+        if not meta_file.is_file():
+            continue
         try:
             meta = json.loads(meta_file.read_text())
         except (OSError, ValueError) as err:
-            raise FisbeError(f"unreadable zarr metadata for {key!r}: {err}", path) from err
+            raise FisbeError(f"unreadable zarr metadata: {err}", meta_file) from err
         if ZarrV2Volume.usable(meta):
             return ZarrV2Volume(array_dir, meta, path)
+        break
     import zarr
 
     try:
-        group = zarr.open_group(str(path), mode="r")
-    except Exception as err:  # not a zarr hierarchy at all
-        raise FisbeError(f"not a readable zarr group: {err}", path) from err
-    try:
-        node = group[key]
+        node = zarr.open(str(path), mode="r")
+        if isinstance(node, zarr.Group):
+            node = node[key]
     except KeyError as err:
         raise FisbeError(f"missing key {key!r}", path) from err
-    except Exception as err:  # broken metadata of the node
-        raise FisbeError(f"cannot open {key!r}: {err}", path) from err
+    except Exception as err:  # not a zarr hierarchy, or broken metadata
+        raise FisbeError(f"not a readable zarr array or group: {err}", path) from err
     if not isinstance(node, zarr.Array):
         raise FisbeError(f"{key!r} is a group, not an array", path)
     return Volume(node, path)

@@ -40,9 +40,59 @@ rule evaluate:
         "../scripts/evaluate.py"
 
 
+rule figures:
+    input:
+        table="results/{dataset}/splits.tsv",
+        summaries=lambda wildcards: expand(
+            "results/{dataset}/{method}/evaluation/summary.json",
+            dataset=wildcards.dataset,
+            method=METHODS,
+        ),
+    output:
+        f1=report(
+            "results/{dataset}/figures/f1_threshold.png",
+            caption="../report/f1_threshold.rst",
+            category="Metrics",
+            labels={"figure": "F1 per threshold"},
+        ),
+        per_sample=report(
+            "results/{dataset}/figures/per_sample.png",
+            caption="../report/per_sample_scores.rst",
+            category="Metrics",
+            labels={"figure": "per-sample scores"},
+        ),
+        coverage=report(
+            "results/{dataset}/figures/coverage.png",
+            caption="../report/coverage.rst",
+            category="Metrics",
+            labels={"figure": "coverage"},
+        ),
+        mips=report(
+            directory("results/{dataset}/figures/mips"),
+            patterns=["{sample}.png"],
+            caption="../report/mips.rst",
+            category="Data",
+            labels={"figure": "MIP", "sample": "{sample}"},
+        ),
+    log:
+        "logs/{dataset}/figures.log",
+    conda:
+        "../envs/reports.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    params:
+        methods=list(METHODS),
+        split=EVAL_SPLIT,
+    script:
+        "../scripts/figures.py"
+
+
 rule leaderboard:
     input:
         table="results/{dataset}/splits.tsv",
+        figures="results/{dataset}/figures/f1_threshold.png",
         summaries=lambda wildcards: expand(
             "results/{dataset}/{method}/evaluation/summary.json",
             dataset=wildcards.dataset,

@@ -18,6 +18,7 @@ run_step(
         )
     },
     out_dir=Path(snakemake.output.csv).parent,  # noqa: F821
+    figures_dir=Path(snakemake.input.figures).parent,  # noqa: F821
     bootstrap=snakemake.params.bootstrap,  # noqa: F821
     seed=snakemake.params.seed,  # noqa: F821
 )

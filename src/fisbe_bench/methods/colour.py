@@ -40,6 +40,8 @@ from fisbe_bench.errors import FisbeError
 
 MIN_SIZE = 800  # the FISBe scorer removes instances of <= 800 voxels anyway
 METHOD = "colour_clustering"
+COLOUR_KEY = "volumes/gmm_image"  # the denoised colour image of Duan et al.'s predictions
+_HDF5 = {".hdf", ".h5", ".hdf5"}
 _BACKGROUND_STRIDE = 4  # background levels are medians over every 4th voxel per axis
 
 
@@ -75,7 +77,12 @@ class ColourParams:
                 f"unknown colour-clustering parameter(s): {', '.join(unknown)}", source
             )
         default = cls()
-        converted = {name: type(getattr(default, name))(value) for name, value in values.items()}
+        converted = {}
+        for name, value in values.items():
+            kind = type(getattr(default, name))
+            if (kind is bool) != isinstance(value, bool) or isinstance(value, str):
+                raise FisbeError(f"parameter {name!r} must be a {kind.__name__}: {value!r}", source)
+            converted[name] = kind(value)
         return replace(default, **converted)
 
 
@@ -92,11 +99,11 @@ class Supervoxels(NamedTuple):
 # --------------------------------------------------------------------------- input
 
 
-def read_colour_image(path: str | Path, key: str = "volumes/gmm_image") -> np.ndarray:
+def read_colour_image(path: str | Path, key: str = COLOUR_KEY) -> np.ndarray:
     """Read a (Z, Y, X, 3) uint8 colour image (HDF5 or zarr) as (3, Z, Y, X) float32 in [0, 1]."""
     path = Path(path)
     try:
-        if path.suffix in {".hdf", ".h5", ".hdf5"}:
+        if path.suffix in _HDF5:
             import h5py
 
             with h5py.File(path, "r") as handle:
@@ -124,8 +131,8 @@ def colour_image_to_raw(image: np.ndarray, source: str | Path | None = None) -> 
 def read_input(path: str | Path, key: str = io.RAW_KEY) -> np.ndarray:
     """(3, Z, Y, X) float32 input of a sample: ``volumes/raw`` or a colour-image HDF5/zarr."""
     path = Path(path)
-    if path.suffix in {".hdf", ".h5", ".hdf5"} or key != io.RAW_KEY:
-        return read_colour_image(path, key if key != io.RAW_KEY else "volumes/gmm_image")
+    if path.suffix in _HDF5 or key != io.RAW_KEY:
+        return read_colour_image(path, COLOUR_KEY if key == io.RAW_KEY else key)
     try:
         raw = io.read_raw(path, key)
     except (FileNotFoundError, KeyError) as err:
@@ -175,15 +182,17 @@ def supervoxels(colour: np.ndarray, mask: np.ndarray, spacing: int) -> Supervoxe
     crop = mask[box]
     distance = edt.edt(crop, parallel=1)
     ridge = crop & (distance >= ndimage.maximum_filter(distance, size=3))
-    seeds = cc3d.connected_components(ridge, connectivity=26, out_dtype=np.uint64)
-    cells = [np.arange(n, dtype=np.uint64) // max(1, spacing) for n in crop.shape]
-    n_cells = [int(c[-1]) + 1 for c in cells]
-    cell = (cells[0][:, None, None] * n_cells[1] + cells[1][None, :, None]) * n_cells[2]
-    cell = cell + cells[2][None, None, :]
-    seeds = np.where(ridge, seeds * np.uint64(np.prod(n_cells)) + cell + np.uint64(1), 0)
-    seeds, _ = fastremap.renumber(seeds, in_place=True)
-    markers = seeds.astype(np.int32)
-    del seeds, ridge
+    pieces = cc3d.connected_components(ridge, connectivity=26, out_dtype=np.uint32)
+    where = np.nonzero(ridge)
+    step = max(1, spacing)
+    n_cells = tuple(-(-n // step) for n in crop.shape)
+    cell = np.ravel_multi_index(tuple(axis // step for axis in where), n_cells)
+    _, seed = np.unique(
+        pieces[where].astype(np.int64) * np.prod(n_cells) + cell, return_inverse=True
+    )
+    markers = np.zeros(crop.shape, np.int32)
+    markers[where] = seed + 1
+    del pieces, ridge, where, cell, seed
     crop_labels = watershed(-distance, markers, mask=crop).astype(np.uint32)
     del distance, markers
     labels[box] = crop_labels
@@ -326,19 +335,21 @@ def unmix_overlaps(
     if n == 0:
         return {}
     box = _bounding_box(foreground)
-    crop = labels[box].astype(np.int64)
+    crop = labels[box].astype(io.instance_dtype(n + 1), copy=False)
     offset = np.array([s.start for s in box])
     high = ndimage.maximum_filter(crop, size=window)
-    low = ndimage.minimum_filter(np.where(crop > 0, crop, n + 1), size=window)
+    low = ndimage.minimum_filter(np.where(crop > 0, crop, crop.dtype.type(n + 1)), size=window)
     candidate = foreground[box] & (((high != crop) & (high > 0)) | ((low != crop) & (low <= n)))
     coords = np.argwhere(candidate)
-    own = crop[candidate]
-    others = np.stack([high[candidate], low[candidate]], axis=1)
+    own = crop[candidate].astype(np.int64)
+    others = np.stack([high[candidate], low[candidate]], axis=1).astype(np.int64)
     others[(others == own[:, None]) | (others > n)] = 0
+    del high, low
     voxel_colour = np.stack([colour[(c, *box)][candidate] for c in range(3)], axis=1)
-    flat = crop.ravel()
+    labelled = crop > 0
+    flat = crop[labelled]
     sums = np.stack(
-        [np.bincount(flat, weights=colour[(c, *box)].ravel(), minlength=n + 1) for c in range(3)],
+        [np.bincount(flat, weights=colour[(c, *box)][labelled], minlength=n + 1) for c in range(3)],
         axis=1,
     )
     means = sums / np.maximum(np.bincount(flat, minlength=n + 1), 1)[:, None]

@@ -162,7 +162,7 @@ def evaluate_directories(
             logger.warning("sample %s is not in the split file; scoring it as completely", name)
     predictions = find_predictions(pred_dir)
     for name in sorted(set(predictions) - set(gt_samples)):
-        logger.warning("ignoring prediction without GT sample: %s", predictions[name])
+        logger.warning("ignoring prediction without a GT sample to score: %s", predictions[name])
     for name in gt_samples:
         if name not in predictions:
             expected = " or ".join(f"{name}{s}" for s in (".zarr", ".hdf", ".h5", ".tif"))

@@ -127,7 +127,7 @@ def spatial_windows(
 
 
 def collect_instances(
-    volume: Volume, window: Window | None = None, min_size: int | None = None
+    volume: Volume, window: Window | None = None, *, min_size: int | None = None
 ) -> Instances:
     """Stream ``volume`` and return its instances (optionally size-filtered).
 

@@ -10,6 +10,7 @@ import json
 import math
 import os
 import re
+import tomllib
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -53,6 +54,7 @@ def load_evaluation(method: str, path: str | Path) -> Evaluation:
     summary = _read_summary(path / "summary.json")
     per_sample = _read_csv(path / "per_sample.csv", ("sample", "set"))
     per_sample["sample"] = per_sample["sample"].astype(str)
+    per_sample = _attach_toml_coverages(per_sample, path)
     per_threshold = _read_csv(path / "per_threshold.csv", ("set", "threshold", "TP", "FP", "FN"))
     unknown = sorted(set(per_sample["set"]) - set(LABELLED_SETS))
     if unknown:
@@ -169,6 +171,26 @@ def write_bytes(path: str | Path, data: bytes) -> Path:
 def write_csv(frame: pd.DataFrame, path: str | Path) -> Path:
     """Write a table as CSV atomically, floats at full precision."""
     return write_text(path, frame.to_csv(index=False, lineterminator="\n"))
+
+
+def _attach_toml_coverages(per_sample: pd.DataFrame, folder: Path) -> pd.DataFrame:
+    """Add ``gt_coverage`` from the per-sample official TOMLs (``[general]
+    gt_skel_coverage``) when the CSV has no coverage lists and every sample has a TOML."""
+    if coverage_column(per_sample) is not None or per_sample.empty:
+        return per_sample
+    coverages = []
+    for sample in per_sample["sample"]:
+        path = folder / f"{sample}.toml"
+        if not path.is_file():
+            return per_sample
+        try:
+            general = tomllib.loads(path.read_text(encoding="utf-8")).get("general", {})
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
+            raise FisbeError(f"cannot read per-sample TOML: {err}", path) from err
+        if "gt_skel_coverage" not in general:
+            return per_sample
+        coverages.append([float(v) for v in general["gt_skel_coverage"]])
+    return per_sample.assign(gt_coverage=coverages)
 
 
 def _read_summary(path: Path) -> dict[str, dict[str, Any]]:

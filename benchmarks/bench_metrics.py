@@ -1,0 +1,102 @@
+"""FISBe metrics on a full real volume: our evaluation against the floor of reading it.
+
+Usage: ``python benchmarks/bench_metrics.py [--repeat R] [--sample NAME] [--no-pin]``.
+In the same run, each measurement in a fresh process (pinned to core 0 with
+``taskset -c 0`` when available), wall time, CPU time and peak RSS from ``/usr/bin/time -v``
+(``getrusage`` of the child otherwise):
+
+- floor: reading the GT zarr array and the prediction HDF5 array whole (zarr/h5py);
+- ours: ``evaluate_sample`` on the same two files (streamed, all metrics).
+
+Prints a Markdown table with the median over ``--repeat`` runs and the ratio ours/floor.
+The real fixtures live in ``../shared/fixtures/fisbe-real`` relative to the repository.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import re
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "fisbe-real"
+GT_KEY = "volumes/gt_instances"
+PRED_KEY = "volumes/gmm_label_cleaned"
+
+FLOOR = """
+import sys, h5py, zarr
+gt = zarr.open_array(sys.argv[1] + "/" + sys.argv[3], mode="r")[...]
+with h5py.File(sys.argv[2], "r") as f:
+    pred = f[sys.argv[4]][...]
+print(gt.shape, pred.shape)
+"""
+
+OURS = """
+import sys
+from fisbe_bench.metrics import evaluate_sample
+from fisbe_bench.volumes import open_volume
+r = evaluate_sample(open_volume(sys.argv[1], sys.argv[3]), open_volume(sys.argv[2], sys.argv[4]))
+print(f"S={r.S:.7f} avF1={r.avF1:.7f} C={r.C:.7f} FS={r.FS} FM={r.FM}")
+"""
+
+
+def measure(code: str, args: list[str], pin: bool) -> dict[str, float]:
+    """Run ``python -c code args`` in a fresh process: wall s, CPU s, peak RSS MiB."""
+    command = [sys.executable, "-c", code, *args]
+    if pin and shutil.which("taskset"):
+        command = ["taskset", "-c", "0", *command]
+    gnu_time = Path("/usr/bin/time")
+    if gnu_time.exists():
+        command = [str(gnu_time), "-v", *command]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode:
+        sys.exit(f"benchmark command failed:\n{done.stderr}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    peak = re.search(r"Maximum resident set size \(kbytes\): (\d+)", done.stderr)
+    peak_kib = int(peak.group(1)) if peak else after.ru_maxrss
+    return {"wall": wall, "cpu": cpu, "rss": peak_kib / 1024, "out": done.stdout.strip()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3, help="runs per measurement")
+    parser.add_argument("--sample", default="R14A02-20180905_65_A6")
+    parser.add_argument("--no-pin", action="store_true", help="do not pin to core 0")
+    args = parser.parse_args()
+    gt = FIXTURES / "gt" / f"{args.sample}.zarr"
+    pred = FIXTURES / "pred" / f"{args.sample}.hdf"
+    inputs = [str(gt), str(pred), GT_KEY, PRED_KEY]
+    runs: dict[str, list[dict[str, float]]] = {"floor": [], "ours": []}
+    for _ in range(args.repeat):  # interleaved, so machine load hits both alike
+        runs["floor"].append(measure(FLOOR, inputs, not args.no_pin))
+        runs["ours"].append(measure(OURS, inputs, not args.no_pin))
+    median = {
+        name: {k: statistics.median(r[k] for r in rs) for k in ("wall", "cpu", "rss")}
+        for name, rs in runs.items()
+    }
+    pinned = "pinned to core 0" if not args.no_pin and shutil.which("taskset") else "not pinned"
+    print(f"# {args.sample}; {platform.machine()}, Python {platform.python_version()}, {pinned}")
+    print(f"# ours: {runs['ours'][0]['out']}")
+    print(f"| measurement ({args.repeat} runs, median) | wall s | CPU s | peak RSS MiB |")
+    print("|---|---|---|---|")
+    labels = {"floor": "floor: read GT + prediction whole", "ours": "ours: evaluate_sample"}
+    for name, values in median.items():
+        print(
+            f"| {labels[name]} | {values['wall']:.2f} | {values['cpu']:.2f} | {values['rss']:.0f} |"
+        )
+    ratio = {k: median["ours"][k] / median["floor"][k] for k in ("wall", "cpu", "rss")}
+    print(f"| ratio ours/floor | {ratio['wall']:.2f} | {ratio['cpu']:.2f} | {ratio['rss']:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
