@@ -3,7 +3,7 @@
   python benchmarks/bench_unet.py train --preset config/unet/demo.yaml --data-root D --steps 20
   python benchmarks/bench_unet.py predict --preset config/unet/demo.yaml --shape 64 160 160
   python benchmarks/bench_unet.py instances --shape 128 256 256
-  python benchmarks/bench_unet.py score --data-root D --run RUN --out OUT
+  python benchmarks/bench_unet.py score --data-root D --checkpoint RUN/best.pt --out OUT
 
 ``instances`` builds near-perfect probabilities from a synthetic sample's GT (numinst
 one-hot, affinities 0.05/0.95 plus noise), so the foreground fraction and crossing
@@ -127,7 +127,7 @@ def bench_score(args: argparse.Namespace) -> dict:
     from fisbe_bench.methods.threshold_cc import predict as b0_predict
     from fisbe_bench.metrics import aggregate, combine, evaluate_sample
 
-    model, config = load_model(args.run / "best.pt", torch.device("cpu"))
+    model, config = load_model(args.checkpoint, torch.device("cpu"))
     scores: dict[str, dict] = {"unet_affinity": {}, "threshold_cc": {}}
     seconds = {"predict": 0.0, "instances": 0.0}
     for set_name in ("completely", "partly"):
@@ -155,7 +155,7 @@ def bench_score(args: argparse.Namespace) -> dict:
         table[method] = {
             s: {k: round(v[k], 4) for k in ("S", "avF1", "C")} for s, v in sets.items()
         }
-    return {"figure": "test_scores", "run": str(args.run), **table,
+    return {"figure": "test_scores", "checkpoint": str(args.checkpoint), **table,
             "seconds": {k: round(v, 1) for k, v in seconds.items()}}  # fmt: skip
 
 
@@ -175,7 +175,7 @@ def main() -> None:
     p.add_argument("--tmp", type=Path, default=None)
     p = sub.add_parser("score")
     p.add_argument("--data-root", type=Path, required=True)
-    p.add_argument("--run", type=Path, required=True)
+    p.add_argument("--checkpoint", type=Path, required=True)
     p.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     bench = {"train": bench_train, "predict": bench_predict, "instances": bench_instances,

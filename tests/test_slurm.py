@@ -46,7 +46,6 @@ def profile_here(name: str, folder: Path, mem_cap_mb: int | None = None) -> Path
         for resources in [profile["default-resources"], *profile["set-resources"].values()]:
             if "mem_mb" in resources:
                 resources["mem_mb"] = min(resources["mem_mb"], mem_cap_mb)
-    profile["set-threads"] = {"synth_dataset": 1, "evaluate": 1}  # TEMP-DEV
     folder.mkdir()
     (folder / "config.yaml").write_text(yaml.safe_dump(profile))
     return folder

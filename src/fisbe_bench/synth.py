@@ -41,6 +41,7 @@ __all__ = [
     "generate_sample",
     "plan_dataset",
     "run",
+    "sample_path",
     "split_file_text",
     "write_dataset",
     "write_sample",
@@ -378,6 +379,8 @@ def generate_sample(
     zyx = tuple(int(s) for s in shape)
     if len(zyx) != 3 or min(zyx) < MIN_SIZE:
         raise FisbeError(f"shape must be 3 sizes >= {MIN_SIZE}, got {tuple(shape)}")
+    if seed < 0:
+        raise FisbeError(f"seed must be >= 0, got {seed}")
     rng = np.random.default_rng(np.random.SeedSequence([seed, SET_CODES[spec.set], spec.index]))
     size = np.asarray(zyx, dtype=float)
 
@@ -494,11 +497,14 @@ def write_dataset(
 
     plan = plan_dataset(n_completely, n_partly)
     if only is not None:
+        if only not in {s.name for s in plan}:
+            ranges = [
+                f"{names[0]}..{names[-1]}"
+                for set_name in SETS
+                if (names := [s.name for s in plan if s.set == set_name])
+            ]
+            raise FisbeError(f"unknown sample {only!r} (this plan has {', '.join(ranges)})", out)
         plan = [s for s in plan if s.name == only]
-        if not plan:
-            raise FisbeError(
-                f"unknown sample {only!r} (the plan has synth_c000.. and synth_p000..)", out
-            )
     bar = tqdm(total=len(plan), desc="synth", unit="sample", disable=None)
     paths: list[Path] = []
     if jobs == 1 or len(plan) == 1:

@@ -442,6 +442,8 @@ def as_volume(data: Any, where: str | Path | None = None) -> Volume:
         return data
     if not hasattr(data, "shape") or not hasattr(data, "dtype"):
         data = np.asarray(data)
+    if type(data).__module__.startswith("h5py") and HdfChunkVolume.usable(data):
+        return HdfChunkVolume(data, where or data.file.filename)
     fast = _zarr_v2_fast_path(data)
     return fast if fast is not None else Volume(data, where)
 

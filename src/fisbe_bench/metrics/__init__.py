@@ -5,14 +5,7 @@ Public API: :func:`evaluate_sample`, :func:`aggregate`, :func:`combine`,
 """
 
 from fisbe_bench.metrics.aggregate import SampleResult, aggregate, combine
+from fisbe_bench.metrics.directories import evaluate_directories
 from fisbe_bench.metrics.evaluate import evaluate_sample
 
 __all__ = ["SampleResult", "aggregate", "combine", "evaluate_directories", "evaluate_sample"]
-
-
-def __getattr__(name: str):
-    if name == "evaluate_directories":
-        from fisbe_bench.metrics.directories import evaluate_directories
-
-        return evaluate_directories
-    raise AttributeError(name)
