@@ -10,6 +10,7 @@ report: "workflow/report/workflow.rst"
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
+include: "workflow/rules/external.smk"
 include: "workflow/rules/threshold_cc.smk"
 include: "workflow/rules/evaluate.smk"
 

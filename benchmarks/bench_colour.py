@@ -138,32 +138,43 @@ def _surrogate(gt: np.ndarray, seed: int = 0) -> np.ndarray:
     return raw
 
 
-def real_one(args: argparse.Namespace) -> dict[str, Any]:
-    """One fixture sample, one input (run in its own process for a clean peak memory)."""
-    import h5py
+def measure(args: argparse.Namespace) -> dict[str, Any]:
+    """Read, segment (per stage) and write one input; score it if a GT is given.
+
+    Run in a fresh process: ``peak_mb`` is the process's peak resident memory up to the
+    written prediction (the GT is read afterwards).
+    """
     import zarr
 
     from fisbe_bench import io
     from fisbe_bench.methods import colour
     from fisbe_bench.metrics import evaluate_sample
 
-    partly, _ = REAL[args.sample]
-    gt = zarr.open_array(str(FIXTURES / "gt" / f"{args.sample}.zarr" / io.GT_KEY), mode="r")[...]
-    hdf = FIXTURES / "pred" / f"{args.sample}.hdf"
-    if args.input == "duan":
-        with h5py.File(hdf, "r") as handle:
-            pred = handle["volumes/gmm_label_cleaned"][...]
-        return {"S": round(evaluate_sample(gt, pred, partly=partly).S, 7)}
     params = colour.read_params(args.params) if args.params else colour.ColourParams()
-    start = time.perf_counter()
-    raw = colour.read_colour_image(hdf) if args.input == "gmm_image" else _surrogate(gt)
-    read_s = time.perf_counter() - start
-    report, labels, extra = _timed_segment(raw, params)
-    report["read_s"] = round(read_s, 1)
-    result = evaluate_sample(gt, colour.instance_stack(labels, extra), partly=partly)
-    report.update(S=round(result.S, 4), avF1=round(result.avF1, 4), C=round(result.C, 4))
-    report["input_max"] = float(raw.max())
+    wall, cpu = time.perf_counter(), time.process_time()
+    raw = colour.read_input(args.input)
+    report: dict[str, Any] = {
+        "shape": list(raw.shape[1:]),
+        "read_s": round(time.perf_counter() - wall, 1),
+        "read_cpu_s": round(time.process_time() - cpu, 1),
+        "input_max": float(raw.max()),
+    }
+    stages, labels, extra = _timed_segment(raw, params)
+    report.update(stages)
+    del raw
+    with tempfile.TemporaryDirectory() as tmp:
+        wall, cpu = time.perf_counter(), time.process_time()
+        with io.atomic_directory(Path(tmp) / "pred.zarr") as out:
+            io.write_instances(out, labels, extra_voxels=extra)
+        report["write_s"] = round(time.perf_counter() - wall, 1)
+        report["write_cpu_s"] = round(time.process_time() - cpu, 1)
+    report["total_s"] = round(sum(report[k] for k in ("read_s", "segment_s", "write_s")), 1)
+    report["total_cpu_s"] = round(time.process_time(), 1)
     report["peak_mb"] = round(_peak_mb())
+    if args.gt:
+        gt = zarr.open_array(str(Path(args.gt) / io.GT_KEY), mode="r")
+        result = evaluate_sample(gt, colour.instance_stack(labels, extra), partly=args.partly)
+        report.update(S=round(result.S, 4), avF1=round(result.avF1, 4), C=round(result.C, 4))
     return report
 
 
@@ -199,34 +210,6 @@ def _timed_segment(
     return report, labels, extra
 
 
-def runtime_one(args: argparse.Namespace) -> dict[str, Any]:
-    """One synthetic sample of ``args.shape``: read, segment (per stage), write."""
-    from fisbe_bench import io, synth
-    from fisbe_bench.methods import colour
-    from fisbe_bench.plan import SampleSpec
-
-    params = colour.read_params(args.params) if args.params else colour.ColourParams()
-    with tempfile.TemporaryDirectory() as tmp:
-        spec = SampleSpec("synth_c000", "completely", "test", 0)
-        sample = synth.write_sample(tmp, spec, args.shape, args.seed)
-        base_mb = _peak_mb()
-        start = time.perf_counter()
-        raw = colour.read_input(sample)
-        read_s = time.perf_counter() - start
-        report, labels, extra = _timed_segment(raw, params)
-        start = time.perf_counter()
-        with io.atomic_directory(Path(tmp) / "pred.zarr") as out:
-            io.write_instances(out, labels, extra_voxels=extra)
-        report["write_s"] = round(time.perf_counter() - start, 1)
-    report["read_s"] = round(read_s, 1)
-    report["total_s"] = round(report["read_s"] + report["segment_s"] + report["write_s"], 1)
-    report["process_cpu_s"] = round(time.process_time(), 1)
-    report["shape"] = list(args.shape)
-    report["peak_mb"] = round(_peak_mb())
-    report["peak_mb_before_read"] = round(base_mb)
-    return report
-
-
 def _in_subprocess(*argv: str) -> dict[str, Any]:
     done = subprocess.run(
         [sys.executable, __file__, *argv], check=True, capture_output=True, text=True
@@ -235,20 +218,46 @@ def _in_subprocess(*argv: str) -> dict[str, Any]:
 
 
 def real(args: argparse.Namespace) -> dict[str, Any]:
-    """All fixture measurements, each in its own process."""
+    """The fixtures: Duan et al.'s labels, their colour image and a GT-rendered surrogate."""
+    import h5py
+    import zarr
+
+    from fisbe_bench import io
+    from fisbe_bench.metrics import evaluate_sample
+
     extra = ["--params", str(args.params)] if args.params else []
     report: dict[str, Any] = {}
-    for sample, (_, published) in REAL.items():
-        report[sample] = {"published_duan_S": published}
-        for what in ("duan", "gmm_image", "surrogate"):
-            report[sample][what] = _in_subprocess("_real", sample, what, *extra)
+    for sample, (partly, published) in REAL.items():
+        gt_path = FIXTURES / "gt" / f"{sample}.zarr"
+        hdf = FIXTURES / "pred" / f"{sample}.hdf"
+        flags = [*extra, "--gt", str(gt_path), *(["--partly"] if partly else [])]
+        gt = zarr.open_array(str(gt_path / io.GT_KEY), mode="r")[...]
+        with h5py.File(hdf, "r") as handle:
+            duan = handle["volumes/gmm_label_cleaned"][...]
+        rows = {"published_duan_S": published}
+        rows["duan_rescored_S"] = round(evaluate_sample(gt, duan, partly=partly).S, 7)
+        del duan
+        rows["gmm_image"] = _in_subprocess("_measure", str(hdf), *flags)
+        with tempfile.TemporaryDirectory() as tmp:
+            grey = np.rint(_surrogate(gt) * io.RAW_CLIP).astype(np.uint16)
+            del gt
+            io.write_array(Path(tmp) / "s.zarr", io.RAW_KEY, grey, chunks=(1, 64, 128, 128))
+            del grey
+            rows["surrogate"] = _in_subprocess("_measure", str(Path(tmp) / "s.zarr"), *flags)
+        report[sample] = rows
     return report
 
 
 def runtime(args: argparse.Namespace) -> dict[str, Any]:
+    """One synthetic sample of ``args.shape``, generated here and measured in a fresh process."""
+    from fisbe_bench import synth
+    from fisbe_bench.plan import SampleSpec
+
     extra = ["--params", str(args.params)] if args.params else []
-    shape = [str(s) for s in args.shape]
-    return _in_subprocess("_runtime", "--shape", *shape, "--seed", str(args.seed), *extra)
+    with tempfile.TemporaryDirectory() as tmp:
+        spec = SampleSpec("synth_c000", "completely", "test", 0)
+        sample = synth.write_sample(tmp, spec, args.shape, args.seed)
+        return _in_subprocess("_measure", str(sample), "--gt", str(sample), *extra)
 
 
 def main() -> None:
@@ -265,24 +274,18 @@ def main() -> None:
     syn.add_argument("--jobs", type=int, default=1)
     rea = sub.add_parser("real")
     rea.add_argument("--params", type=Path)
-    one = sub.add_parser("_real")
-    one.add_argument("sample", choices=sorted(REAL))
-    one.add_argument("input", choices=["duan", "gmm_image", "surrogate"])
+    run = sub.add_parser("runtime")
+    run.add_argument("--shape", type=int, nargs=3, default=[128, 256, 256])
+    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--params", type=Path)
+    one = sub.add_parser("_measure")
+    one.add_argument("input", type=Path, help="sample zarr or colour-image HDF5")
+    one.add_argument("--gt", type=Path)
+    one.add_argument("--partly", action="store_true")
     one.add_argument("--params", type=Path)
-    for name in ("runtime", "_runtime"):
-        run = sub.add_parser(name)
-        run.add_argument("--shape", type=int, nargs=3, default=[128, 256, 256])
-        run.add_argument("--seed", type=int, default=0)
-        run.add_argument("--params", type=Path)
     args = parser.parse_args()
-    command = {
-        "synthetic": synthetic,
-        "real": real,
-        "_real": real_one,
-        "runtime": runtime,
-        "_runtime": runtime_one,
-    }[args.command]
-    report = command(args)
+    commands = {"synthetic": synthetic, "real": real, "runtime": runtime, "_measure": measure}
+    report = commands[args.command](args)
     if args.command == "synthetic":
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "synthetic.json").write_text(json.dumps(report, indent=2) + "\n")

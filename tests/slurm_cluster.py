@@ -145,8 +145,8 @@ class SlurmCluster:
             "JobCompType=jobcomp/none",
             "MpiDefault=none",
             "ReturnToService=2",
-            # Finished jobs stay visible to squeue for 10 minutes (the status source).
-            "MinJobAge=600",
+            # Finished jobs stay visible to squeue (the status source) for an hour.
+            "MinJobAge=3600",
             f"NodeName={self.node} NodeAddr=127.0.0.1 CPUs={self.cpus} "
             f"RealMemory={self.memory_mb} State=UNKNOWN",
             f"PartitionName={first} Nodes={self.node} Default=YES MaxTime=INFINITE State=UP",

@@ -138,6 +138,12 @@ def test_predict_writes_channel_stack(tmp_path: Path) -> None:
     assert ((stack[...] > 0).sum(axis=0) == 2).any()  # overlap voxels at the crossing
 
 
+def test_read_input_equals_io_read_raw(tmp_path: Path) -> None:
+    raw, masks = _crossing()
+    sample = _write_sample(tmp_path / "s.zarr", raw * 1.5, masks)  # some values above the clip
+    np.testing.assert_array_equal(colour.read_input(sample), io.read_raw(sample))
+
+
 def test_colour_image_adapter_reads_zyx3_uint8(tmp_path: Path) -> None:
     raw, _ = _crossing()
     image = np.moveaxis(np.rint(raw * 255).astype(np.uint8), 0, -1)
@@ -177,10 +183,23 @@ def test_tune_picks_the_better_parameters(tmp_path: Path) -> None:
     sample = _write_sample(tmp_path / "s.zarr", raw, masks)
     # colour_distance 2.0 never repels, so the crossing tubes merge into one instance
     grid = {"colour_distance": [2.0, 0.3], "merge_distance": [2.0, 0.2]}
-    best, table = colour.tune([(sample, sample, False)], grid)
+    best, table = colour.tune([(sample, sample, False)], grid, out=tmp_path / "p.json")
     assert (best.colour_distance, best.merge_distance) == (0.3, 0.2)
+    assert colour.read_params(tmp_path / "p.json") == best
     assert len(table) == 4 and max(row["S"] for row in table) == table[3]["S"]
     assert table[3]["S"] > table[0]["S"]
+
+
+def test_parallel_tuning_gives_the_same_table(tmp_path: Path) -> None:
+    raw, masks = _crossing()
+    samples = [
+        (_write_sample(tmp_path / f"{name}.zarr", raw, masks), tmp_path / f"{name}.zarr", partly)
+        for name, partly in (("c", False), ("p", True))
+    ]
+    grid = {"colour_distance": [2.0, 0.3]}
+    best, table = colour.tune(samples, grid, jobs=2)
+    assert (best, table) == colour.tune(samples, grid, jobs=1)
+    assert {"S_completely", "S_partly"} <= set(table[0])
 
 
 def test_cli_tune_and_predict(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -195,6 +214,7 @@ def test_cli_tune_and_predict(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert main([*tune, "--out", str(params)]) == 0
     document = json.loads(params.read_text())
     assert document["params"]["colour_distance"] == 0.3 and document["split"] == "val"
+    assert document["samples"] == ["s"] and len(document["table"]) == 2
     out = tmp_path / "pred.zarr"
     predict = ["colour-clustering", "predict", "--raw", str(sample), "--out", str(out)]
     assert main([*predict, "--params", str(params)]) == 0

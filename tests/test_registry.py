@@ -2,17 +2,26 @@
 
 One tiny run of a copy of the workflow (so a test may edit a script), then a second method,
 registered as `kind: external` on a copy of the first method's predictions: the dry run in
-between shows what adding a method costs. The rerun tests only read dry-run job lists.
+between shows what adding a method costs. The rerun tests only read dry-run job lists. Last,
+external methods published as a zip (`url` + checksum), served from 127.0.0.1.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
+import importlib.util
+import json
 import re
 import shutil
 import subprocess
 import sys
+import threading
+import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -25,8 +34,6 @@ EXTERNAL = {"kind": "external", "path": "elsewhere/ext_predictions"}
 PIPELINE_RULES = {"synth_dataset", "splits", "threshold_cc", "evaluate"}
 WITH_EXTERNAL = {**TINY, "methods": {**TINY["methods"], "ext": EXTERNAL}}
 
-pytestmark = pytest.mark.slow
-
 
 @dataclass
 class Benchmark:
@@ -35,7 +42,7 @@ class Benchmark:
     config: Path  # threshold_cc + ext
     adding_external: str  # dry-run output right after ext was registered
 
-    def snakemake(self, *args: str, config: Path | None = None) -> str:
+    def snakemake(self, *args: str, config: Path | None = None, check: bool = True) -> str:
         proc = subprocess.run(
             [
                 sys.executable,
@@ -53,11 +60,22 @@ class Benchmark:
             text=True,
             timeout=1800,
         )
-        if proc.returncode != 0:
+        if check and proc.returncode != 0:
             pytest.fail(
                 f"snakemake {' '.join(args)}:\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}"
             )
         return proc.stdout + proc.stderr
+
+
+@dataclass
+class Served:
+    url: str
+    sha256: str
+
+
+class QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        pass
 
 
 def copy_workflow(dest: Path) -> Path:
@@ -102,6 +120,7 @@ def bench(tmp_path_factory: pytest.TempPathFactory) -> Benchmark:
     return bench
 
 
+@pytest.mark.slow
 def test_external_method_costs_only_its_evaluation(bench: Benchmark) -> None:
     per_method, aggregates = split_aggregates(job_counts(bench.adding_external))
     assert per_method == {"evaluate": 1}
@@ -117,6 +136,7 @@ def test_external_method_costs_only_its_evaluation(bench: Benchmark) -> None:
     assert not redone
 
 
+@pytest.mark.slow
 def test_external_method_is_on_the_leaderboard(bench: Benchmark) -> None:
     with open(bench.workdir / "results/tiny/leaderboard/leaderboard.csv") as handle:
         rows = {(r["method"], r["set"]): r for r in csv.DictReader(handle)}
@@ -126,6 +146,7 @@ def test_external_method_is_on_the_leaderboard(bench: Benchmark) -> None:
     assert "Nothing to be done" in bench.snakemake("-n")
 
 
+@pytest.mark.slow
 def test_retrain_one_rule_reruns_it_and_downstream_only(bench: Benchmark) -> None:
     out = bench.snakemake("-n", "-R", "threshold_cc")
     per_method, aggregates = split_aggregates(job_counts(out))
@@ -134,12 +155,14 @@ def test_retrain_one_rule_reruns_it_and_downstream_only(bench: Benchmark) -> Non
     assert "results/tiny/ext/evaluation/summary.json" not in outputs(out)
 
 
+@pytest.mark.slow
 def test_one_method_target_stops_at_its_scores(bench: Benchmark) -> None:
     target = "results/tiny/threshold_cc/evaluation/summary.json"
     out = bench.snakemake("-n", "-R", "threshold_cc", "--", target)
     assert job_counts(out) == {"threshold_cc": 2, "evaluate": 1}
 
 
+@pytest.mark.slow
 def test_until_evaluate_leaves_out_the_leaderboard(bench: Benchmark) -> None:
     counts = job_counts(bench.snakemake("-n", "--forceall", "--until", "evaluate"))
     assert split_aggregates(counts) == (
@@ -148,6 +171,7 @@ def test_until_evaluate_leaves_out_the_leaderboard(bench: Benchmark) -> None:
     )
 
 
+@pytest.mark.slow
 def test_changed_method_parameter_reruns_that_method(bench: Benchmark, tmp_path: Path) -> None:
     changed = yaml.safe_load(bench.config.read_text())
     changed["methods"]["threshold_cc"]["threshold"] = 0.3
@@ -158,6 +182,7 @@ def test_changed_method_parameter_reruns_that_method(bench: Benchmark, tmp_path:
     assert {"leaderboard", "all"} <= aggregates
 
 
+@pytest.mark.slow
 def test_code_change_is_listed_and_touch_accepts_it(bench: Benchmark) -> None:
     script = bench.repo / "workflow/scripts/threshold_cc.py"
     script.write_text(script.read_text() + "# a comment: results stay valid\n")
@@ -167,3 +192,121 @@ def test_code_change_is_listed_and_touch_accepts_it(bench: Benchmark) -> None:
     assert job_counts(bench.snakemake("-n"))["threshold_cc"] == 2
     bench.snakemake("--touch", "--cores", "1")
     assert "Nothing to be done" in bench.snakemake("-n")
+
+
+@pytest.fixture(scope="module")
+def served(bench: Benchmark, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """The first method's predictions as a zip (inside a wrapper folder), on 127.0.0.1."""
+    root = tmp_path_factory.mktemp("served")
+    archive = shutil.make_archive(
+        str(root / "ext_url"),
+        "zip",
+        root_dir=bench.workdir / "results/tiny/threshold_cc",
+        base_dir="predictions",
+    )
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(QuietHandler, directory=str(root)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield Served(
+            url=f"http://127.0.0.1:{server.server_address[1]}/{Path(archive).name}",
+            sha256=hashlib.sha256(Path(archive).read_bytes()).hexdigest(),
+        )
+    finally:
+        server.shutdown()
+        thread.join()
+
+
+def url_config(bench: Benchmark, folder: Path, name: str, entry: dict) -> Path:
+    config = yaml.safe_load(bench.config.read_text())
+    config["methods"][name] = {"kind": "external", "path": f"resources/external/{name}", **entry}
+    path = folder / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.mark.slow
+def test_external_method_from_a_url_is_downloaded_checked_and_scored(
+    bench: Benchmark, served: Served, tmp_path: Path
+) -> None:
+    snakefile = (bench.repo / "Snakefile").read_text()
+    assert 'include: "workflow/rules/external.smk"' in snakefile, "Snakefile must include it"
+    config = url_config(bench, tmp_path, "ext_url", {"url": served.url, "sha256": served.sha256})
+    per_method, aggregates = split_aggregates(job_counts(bench.snakemake("-n", config=config)))
+    assert per_method == {"evaluate": 1}
+    assert {"download_external_ext_url", "unpack_external_ext_url", "leaderboard"} <= aggregates
+    summary = "results/tiny/{}/evaluation/summary.json"
+    bench.snakemake("--cores", "2", "--", summary.format("ext_url"), config=config)
+    scores = [
+        json.loads((bench.workdir / summary.format(m)).read_text())
+        for m in ("threshold_cc", "ext_url")
+    ]
+    assert scores[0]["combined"]["S"] == scores[1]["combined"]["S"]
+    unpacked = bench.workdir / "resources/external/ext_url"
+    names = sorted(p.name for p in unpacked.iterdir() if not p.name.startswith("."))
+    assert names == ["synth_c002.zarr", "synth_p002.zarr"]
+
+
+@pytest.mark.slow
+def test_external_archive_with_a_wrong_checksum_is_refused(
+    bench: Benchmark, served: Served, tmp_path: Path
+) -> None:
+    wrong = hashlib.sha256(b"something else").hexdigest()
+    config = url_config(bench, tmp_path, "ext_bad", {"url": served.url, "sha256": wrong})
+    target = "results/tiny/ext_bad/evaluation/summary.json"
+    out = bench.snakemake("--cores", "1", "--", target, config=config, check=False)
+    assert "sha256 mismatch" in out
+    assert not (bench.workdir / "resources/external/ext_bad.zip").exists()
+    assert not (bench.workdir / "resources/external/ext_bad").exists()
+
+
+@pytest.mark.slow
+def test_external_url_needs_a_checksum(bench: Benchmark, tmp_path: Path) -> None:
+    config = url_config(bench, tmp_path, "ext_nosum", {"url": "https://example.org/p.zip"})
+    out = bench.snakemake("-n", config=config, check=False)
+    assert "methods.ext_nosum: a url needs its archive's sha256 (or md5)" in out
+
+
+def load_unpack():
+    """workflow/scripts/external_unpack.py as a module (its job body is guarded by __main__)."""
+    spec = importlib.util.spec_from_file_location(
+        "external_unpack", REPO / "workflow/scripts/external_unpack.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def make_zip(path: Path, members: dict[str, bytes]) -> Path:
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return path
+
+
+def test_unpack_finds_predictions_at_the_root_or_in_one_folder(tmp_path: Path) -> None:
+    unpack = load_unpack().unpack_predictions
+    flat = make_zip(tmp_path / "flat.zip", {"a.tif": b"1", "b.zarr/.zgroup": b"{}"})
+    wrapped = make_zip(tmp_path / "wrapped.zip", {"preds/a.h5": b"1", "preds/b.tiff": b"2"})
+    assert sorted(p.name for p in unpack(flat, tmp_path / "flat").iterdir()) == ["a.tif", "b.zarr"]
+    assert sorted(p.name for p in unpack(wrapped, tmp_path / "w").iterdir()) == ["a.h5", "b.tiff"]
+
+
+@pytest.mark.parametrize(
+    ("members", "problem"),
+    [
+        ({"../evil.tif": b"1"}, "'..' path component"),
+        ({"/abs.tif": b"1"}, "absolute path"),
+        ({"readme.txt": b"1"}, "no <sample>"),
+    ],
+)
+def test_unpack_refuses_unsafe_or_empty_archives(
+    tmp_path: Path, members: dict[str, bytes], problem: str
+) -> None:
+    from fisbe_bench.errors import FisbeError
+
+    archive = make_zip(tmp_path / "bad.zip", members)
+    with pytest.raises(FisbeError, match=re.escape(problem)):
+        load_unpack().unpack_predictions(archive, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["bad.zip"]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -305,3 +307,13 @@ def test_cli_unparsable_argument(tmp_path: Path) -> None:
 def test_library_rejects_bad_shape() -> None:
     with pytest.raises(FisbeError, match="shape"):
         synth.generate_sample(synth.SampleSpec("synth_c000", "completely", "train", 0), (8, 8), 0)
+
+
+def test_imports_only_data_env_packages() -> None:
+    """The data conda env has numpy, scipy, zarr, numcodecs and tqdm, nothing heavier."""
+    code = (
+        "import sys, fisbe_bench.synth; "
+        "print([m for m in ('skimage', 'edt', 'cc3d', 'torch', 'matplotlib') if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -18,6 +18,7 @@ from fisbe_bench.models.config import ModelConfig, config_from_dict, load_config
 from fisbe_bench.models.data import CropDataset, index_sample
 from fisbe_bench.models.targets import (
     BACKGROUND,
+    BOUNDARY,
     FOREGROUND,
     INVALID,
     OVERLAP,
@@ -69,7 +70,8 @@ def test_targets_on_a_crossing() -> None:
     assert affinities[1, z, y - 1, x - 2 + 2] == 1  # (4,3,6)->(4,4,6): both in neuron 2
     assert affinities[2, z, y, x - 1] == 1  # (4,4,5)->(4,4,6): both in neuron 1
     assert affinities[2, z, y + 1, x - 1] == 0  # (4,5,5)->(4,5,6): background -> neuron 2
-    assert classes[2, z, y + 1, x - 1] == FOREGROUND
+    assert classes[2, z, y + 1, x - 1] == BOUNDARY
+    assert classes[2, z, y, x - 2] == FOREGROUND  # (4,4,4)->(4,4,5): both in neuron 1 only
     assert classes[0, 0, 0, 0] == BACKGROUND and affinities[0, 0, 0, 0] == 0
     inside = np.zeros(bits.shape[1:], dtype=bool)
     inside[:, :, :8] = True
@@ -89,22 +91,38 @@ def test_more_than_64_neurons_pack_into_several_words() -> None:
 
 def test_loss_masks_pairs_touching_overlaps() -> None:
     torch.manual_seed(0)
-    classes = torch.tensor([INVALID, BACKGROUND, FOREGROUND, OVERLAP]).view(1, 4, 1, 1, 1)
-    classes = classes.expand(1, 4, 2, 2, 2).clone()
+    classes = torch.tensor([INVALID, BACKGROUND, BOUNDARY, FOREGROUND, OVERLAP])
+    classes = classes.view(1, 5, 1, 1, 1).expand(1, 5, 2, 2, 2).clone()
     affinities = torch.randint(0, 2, classes.shape)
     numinst = torch.randint(0, 3, (1, 2, 2, 2))
-    logits = torch.randn(1, 7, 2, 2, 2)
-    _, base = loss_terms(logits, numinst, affinities, classes, 0.1, 0.0)
+    logits = torch.randn(1, 8, 2, 2, 2)
+
+    def bce(values: torch.Tensor, overlap_weight: float = 0.0) -> torch.Tensor:
+        return loss_terms(values, numinst, affinities, classes, 0.0, 0.1, overlap_weight)[1]
+
+    base = bce(logits)
     changed = logits.clone()
     changed[:, 3 + 0] += 5.0  # invalid pairs
-    changed[:, 3 + 3] -= 5.0  # pairs touching an overlap voxel
-    _, masked = loss_terms(changed, numinst, affinities, classes, 0.1, 0.0)
-    assert torch.allclose(base, masked)
-    changed[:, 3 + 2] += 5.0  # foreground pairs do count
-    _, counted = loss_terms(changed, numinst, affinities, classes, 0.1, 0.0)
-    assert not torch.allclose(base, counted)
-    _, weighted = loss_terms(logits, numinst, affinities, classes, 0.1, 0.5)
-    assert not torch.allclose(base, weighted)
+    changed[:, 3 + 1] -= 5.0  # background pairs (weight 0 here)
+    changed[:, 3 + 4] -= 5.0  # pairs touching an overlap voxel
+    assert torch.allclose(base, bce(changed))
+    for k in (2, 3):  # boundary and foreground pairs do count
+        moved = logits.clone()
+        moved[:, 3 + k] += 5.0
+        assert not torch.allclose(base, bce(moved))
+    assert not torch.allclose(base, bce(logits, overlap_weight=0.5))
+
+
+def test_foreground_pairs_are_class_balanced() -> None:
+    classes = torch.full((1, 1, 1, 1, 10), FOREGROUND)
+    affinities = torch.zeros(1, 1, 1, 1, 10, dtype=torch.long)
+    affinities[..., 0] = 1  # one same-neuron pair, nine different-neuron pairs
+    logits = torch.zeros(1, 4, 1, 1, 10)
+    logits[:, 3, ..., 0] = 2.0
+    numinst = torch.zeros(1, 1, 1, 10, dtype=torch.long)
+    _, bce = loss_terms(logits, numinst, affinities, classes)
+    expected = 0.5 * torch.nn.functional.softplus(torch.tensor(-2.0)) + 0.5 * np.log(2.0)
+    assert torch.isclose(bce, expected.float())
 
 
 def test_tiled_inference_equals_whole_volume(tmp_path: Path) -> None:

@@ -433,6 +433,8 @@ def open_volume(path: str | Path, key: str | None = None) -> Volume:
         return _open_tiff(path)
     if key is None:
         raise FisbeError(f"a key is needed to read a {kind} file", path)
+    if ".." in key.split("/"):
+        raise FisbeError(f"invalid key {key!r}: '..' would leave the file", path)
     return _open_zarr(path, key) if kind == "zarr" else _open_hdf(path, key)
 
 

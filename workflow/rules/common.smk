@@ -78,9 +78,10 @@ def split_file(dataset):
 
 
 def predictions(wildcards):
-    """Prediction folders a method's evaluation needs (none for external methods)."""
+    """Predictions a method's evaluation needs: an external method's whole folder (it must
+    exist, or be unpacked by external.smk; a newer folder re-runs the evaluation)."""
     if METHODS[wildcards.method]["kind"] == "external":
-        return []
+        return [METHODS[wildcards.method]["path"]]
     return expand(
         "results/{dataset}/{method}/predictions/{sample}.zarr",
         dataset=wildcards.dataset,

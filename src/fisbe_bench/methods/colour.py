@@ -129,16 +129,27 @@ def colour_image_to_raw(image: np.ndarray, source: str | Path | None = None) -> 
 
 
 def read_input(path: str | Path, key: str = io.RAW_KEY) -> np.ndarray:
-    """(3, Z, Y, X) float32 input of a sample: ``volumes/raw`` or a colour-image HDF5/zarr."""
+    """(3, Z, Y, X) float32 input: ``volumes/raw`` as ``io.read_raw`` gives it, or a colour image.
+
+    A sample zarr is read as ``volumes/raw`` (``key``); an HDF5 file or another ``key`` is read
+    as a (Z, Y, X, 3) colour image (``volumes/gmm_image`` by default for HDF5).
+    """
     path = Path(path)
     if path.suffix in _HDF5 or key != io.RAW_KEY:
         return read_colour_image(path, COLOUR_KEY if key == io.RAW_KEY else key)
+    import zarr
+
     try:
-        raw = io.read_raw(path, key)
+        stored = zarr.open_array(str(path / key), mode="r")
     except (FileNotFoundError, KeyError) as err:
         raise FisbeError(f"no array {key!r}", path) from err
-    if raw.ndim != 4 or raw.shape[0] != 3:
-        raise FisbeError(f"{key} must be (3, Z, Y, X), got shape {raw.shape}", path)
+    if stored.ndim != 4 or stored.shape[0] != 3:
+        raise FisbeError(f"{key} must be (3, Z, Y, X), got shape {stored.shape}", path)
+    raw = np.empty(stored.shape, np.float32)  # io.read_raw's values, one channel at a time
+    for channel, volume in enumerate(raw):
+        volume[...] = stored[channel]
+        np.clip(volume, 0.0, io.RAW_CLIP, out=volume)
+        volume /= io.RAW_CLIP
     return raw
 
 
@@ -245,7 +256,7 @@ def _unit(vectors: np.ndarray) -> np.ndarray:
 
 
 def _mutex_partition(n: int, edges: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Mutex-watershed partition of nodes 1..n: array of segment ids (1-based, index = node)."""
+    """Mutex-watershed partition of nodes 1..n: segment id 1..k per node (index 0 stays 0)."""
     segment = np.arange(n + 1, dtype=np.int64)
     if len(edges):
         order = np.lexsort((edges[:, 1], edges[:, 0]))  # deterministic tie order
@@ -311,7 +322,7 @@ def _merge_close_clusters(sv: Supervoxels, segment: np.ndarray, params: ColourPa
 
 
 def _instances(labels: np.ndarray, min_size: int) -> np.ndarray:
-    """Drop instances of <= ``min_size`` voxels; ids become sequential 1..N (uint32)."""
+    """Drop instances of <= ``min_size`` voxels; ids become sequential 1..N (smallest dtype)."""
     ids, counts = fastremap.unique(labels, return_counts=True)
     small = ids[(counts <= min_size) & (ids > 0)]
     if len(small):
@@ -488,12 +499,16 @@ def tune(
     grid: Mapping[str, Sequence[Any]],
     jobs: int = 1,
     base: ColourParams | None = None,
+    out: str | Path | None = None,
+    notes: Mapping[str, Any] | None = None,
 ) -> tuple[ColourParams, list[dict[str, Any]]]:
     """Grid search on (validation) samples; returns the best parameters and the score table.
 
     Each candidate is scored with the FISBe metrics: S, avF1 and C aggregated per labelled
     set (completely, partly) and averaged over the sets present, like the leaderboard's
     combined row. The highest S wins; ties go to the earlier candidate in grid order.
+    With ``out``, the choice, its S, the samples, ``notes`` and the table are written there
+    as JSON (:func:`write_params`), the file that prediction reads.
     """
     from fisbe_bench.metrics import aggregate
 
@@ -525,6 +540,10 @@ def tune(
                 row[f"{metric}_{set_name}"] = float(summary[metric])
         table.append(row)
     best = max(range(len(candidates)), key=lambda i: (table[i]["S"], -i))
+    if out is not None:
+        names = [Path(s.raw_path).name.removesuffix(".zarr") for s in samples]
+        info = {"S": table[best]["S"], "samples": names, **(notes or {})}
+        write_params(out, candidates[best], table, **info)
     return candidates[best], table
 
 

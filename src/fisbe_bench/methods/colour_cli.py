@@ -66,16 +66,8 @@ def tune_to_file(
     grid = read_grid(grid_path)
     samples = tuning_samples(samples_table, split)
     base = colour.ColourParams(min_size=min_size)
-    best, table = colour.tune(samples, grid, jobs=jobs, base=base)
-    colour.write_params(
-        out,
-        best,
-        table,
-        split=split,
-        samples=[Path(s.raw_path).stem for s in samples],
-        grid=str(grid_path),
-        S=max(row["S"] for row in table),
-    )
+    notes = {"split": split, "grid": str(grid_path)}
+    best, _ = colour.tune(samples, grid, jobs=jobs, base=base, out=out, notes=notes)
     return best
 
 

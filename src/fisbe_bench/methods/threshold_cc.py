@@ -32,16 +32,29 @@ class ThresholdParams:
 
 
 def max_channel(raw_path: str | Path, key: str = io.RAW_KEY) -> np.ndarray:
-    """Voxel-wise maximum over the colour channels, read one channel at a time (uint16)."""
+    """Voxel-wise maximum over the colour channels, read one channel at a time (uint16).
+
+    Every problem with the input (missing, corrupt, wrong shape or dtype, NaN) is a
+    :class:`FisbeError` naming ``raw_path``.
+    """
     try:
         raw = zarr.open_array(str(Path(raw_path) / key), mode="r")
     except (FileNotFoundError, KeyError) as err:
         raise FisbeError(f"no array {key!r}", raw_path) from err
+    except (OSError, RuntimeError, TypeError, ValueError) as err:  # broken metadata
+        raise FisbeError(f"cannot open {key!r}: {err}", raw_path) from err
     if raw.ndim != 4:
         raise FisbeError(f"{key} must be (C, Z, Y, X), got shape {raw.shape}", raw_path)
-    result = np.asarray(raw[0])
-    for channel in range(1, raw.shape[0]):
-        np.maximum(result, raw[channel], out=result)
+    if raw.dtype.kind not in "uif":
+        raise FisbeError(f"{key} has dtype {raw.dtype}; expected intensities", raw_path)
+    try:
+        result = np.asarray(raw[0])
+        for channel in range(1, raw.shape[0]):
+            np.maximum(result, raw[channel], out=result)
+    except (OSError, RuntimeError, TypeError, ValueError) as err:  # corrupt chunk
+        raise FisbeError(f"cannot read {key!r}: {err}", raw_path) from err
+    if result.dtype.kind == "f" and not np.isfinite(result).all():
+        raise FisbeError(f"{key} contains NaN or infinite values", raw_path)
     return result
 
 

@@ -105,7 +105,7 @@ def spatial_windows(
 
     if all(g <= p for g, p in zip(gt_shape, pred_shape, strict=True)):
         logger.warning(
-            "WARNING: prediction %s is larger than GT %s: center-cropping the prediction%s",
+            "prediction %s is larger than GT %s: center-cropping the prediction%s",
             pred_shape,
             gt_shape,
             f" ({where})" if where else "",
@@ -113,7 +113,7 @@ def spatial_windows(
         return full_gt, centered(pred_shape, gt_shape)  # type: ignore[return-value]
     if all(p <= g for g, p in zip(gt_shape, pred_shape, strict=True)):
         logger.warning(
-            "WARNING: GT %s is larger than prediction %s: center-cropping the GT%s",
+            "GT %s is larger than prediction %s: center-cropping the GT%s",
             gt_shape,
             pred_shape,
             f" ({where})" if where else "",

@@ -24,12 +24,15 @@ DEFAULT_OFFSETS: tuple[tuple[int, int, int], ...] = (
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Network shape: ``base`` features at full resolution, times ``factor`` per level."""
+    """Network shape: ``base`` features at full resolution, times ``factor`` per level;
+    ``chromaticity`` appends colour / brightness channels to the input (a cue that does
+    not fade along a dim neurite)."""
 
     base: int = 12
     factor: int = 2
     depth: int = 3
     offsets: tuple[tuple[int, int, int], ...] = DEFAULT_OFFSETS
+    chromaticity: bool = True
 
     @property
     def divisor(self) -> int:
@@ -55,8 +58,10 @@ class TrainConfig:
     p_foreground: float = 0.7
     p_overlap: float = 0.25
     affinity_weight: float = 1.0
-    background_pair_weight: float = 0.1
+    background_pair_weight: float = 0.0
+    boundary_pair_weight: float = 0.1
     overlap_pair_weight: float = 0.0
+    overlap_class_weight: float = 1.0
     augment: bool = True
     num_workers: int = 0
     bf16: bool = True

@@ -39,7 +39,8 @@ def numinst_target(counts: np.ndarray) -> np.ndarray:
     return np.minimum(counts, NUMINST_CLASSES - 1).astype(np.uint8)
 
 
-INVALID, BACKGROUND, FOREGROUND, OVERLAP = range(4)  # pair classes, see ``affinity_target``
+# pair classes, see ``affinity_target``
+INVALID, BACKGROUND, BOUNDARY, FOREGROUND, OVERLAP = range(5)
 
 
 def affinity_target(
@@ -52,7 +53,7 @@ def affinity_target(
     padded crop that lie inside the volume (all, if None). Returns (K, Z, Y, X) uint8
     targets (1 iff x and x + d share a neuron) and uint8 pair classes: ``INVALID`` (x + d
     outside the volume), ``OVERLAP`` (x or x + d in two or more neurons), ``FOREGROUND``
-    (x or x + d in one neuron), else ``BACKGROUND``.
+    (both in one neuron each), ``BOUNDARY`` (one in a neuron, one not), else ``BACKGROUND``.
     """
     shape = tuple(s - 2 * margin for s in bits.shape[1:])
     centre = tuple(slice(margin, margin + s) for s in shape)
@@ -70,23 +71,14 @@ def affinity_target(
             shared |= (bits[word][centre] & bits[word][moved]) != 0
         targets[k] = shared
         most = np.maximum(counts[centre], counts[moved])
-        pair = np.where(most >= 2, OVERLAP, np.where(most == 1, FOREGROUND, BACKGROUND))
+        least = np.minimum(counts[centre], counts[moved])
+        pair = np.select(
+            [most >= 2, least == 1, most == 1], [OVERLAP, FOREGROUND, BOUNDARY], BACKGROUND
+        )
         if inside is not None:
             pair[~(inside[centre] & inside[moved])] = INVALID
         classes[k] = pair
     return targets, classes
-
-
-def pair_weights(
-    classes: torch.Tensor, background_pair_weight: float, overlap_pair_weight: float
-) -> torch.Tensor:
-    """Loss weight per affinity pair from its class: invalid 0, background-only pairs
-    ``background_pair_weight``, pairs touching foreground 1, pairs touching an overlap
-    voxel ``overlap_pair_weight`` (0 masks them)."""
-    table = torch.tensor(
-        [0.0, background_pair_weight, 1.0, overlap_pair_weight], device=classes.device
-    )
-    return table[classes.long()]
 
 
 def loss_terms(
@@ -94,18 +86,40 @@ def loss_terms(
     numinst: torch.Tensor,
     affinities: torch.Tensor,
     classes: torch.Tensor,
-    background_pair_weight: float = 0.1,
+    background_pair_weight: float = 0.0,
+    boundary_pair_weight: float = 0.1,
     overlap_pair_weight: float = 0.0,
+    overlap_class_weight: float = 1.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Cross-entropy on numinst and weighted BCE on affinities (float32 scalars).
+    """Cross-entropy on numinst (class "two or more" weighted ``overlap_class_weight``)
+    and the affinity BCE (float32 scalars).
 
     ``numinst`` (B, Z, Y, X) class indices; ``affinities``/``classes`` (B, K, Z, Y, X)
-    from :func:`affinity_target`. The BCE is normalised by the total pair weight.
+    from :func:`affinity_target`. Pairs of two foreground voxels (what the instance step
+    uses) are class-balanced per offset: the mean BCE over same-neuron pairs and over
+    different-neuron pairs weigh one half each. Other pairs add their BCE times the weight
+    of their class (``INVALID`` 0), normalised by the number of valid pairs; pairs
+    touching an overlap voxel are masked when ``overlap_pair_weight`` is 0.
     """
     logits = logits.float()
-    ce = F.cross_entropy(logits[:, :NUMINST_CLASSES], numinst.long())
-    weights = pair_weights(classes, background_pair_weight, overlap_pair_weight)
-    bce = F.binary_cross_entropy_with_logits(
-        logits[:, NUMINST_CLASSES:], affinities.float(), weight=weights, reduction="sum"
-    ) / weights.sum().clamp_min(1.0)
-    return ce, bce
+    class_weights = torch.tensor([1.0, 1.0, overlap_class_weight], device=logits.device)
+    ce = F.cross_entropy(logits[:, :NUMINST_CLASSES], numinst.long(), weight=class_weights)
+    target = affinities.float()
+    bce = F.binary_cross_entropy_with_logits(logits[:, NUMINST_CLASSES:], target, reduction="none")
+    dims = (0, 2, 3, 4)
+    foreground = (classes == FOREGROUND).float()
+    balanced = []
+    for part in (foreground * target, foreground * (1 - target)):
+        count = part.sum(dim=dims)
+        balanced.append(((bce * part).sum(dim=dims) / count.clamp_min(1), count > 0))
+    (pos, has_pos), (neg, has_neg) = balanced
+    present = has_pos.float() + has_neg.float()
+    per_offset = (pos * has_pos + neg * has_neg) / present.clamp_min(1)
+    fg_term = per_offset[present > 0].mean() if bool((present > 0).any()) else bce.sum() * 0
+    table = torch.tensor(
+        [0.0, background_pair_weight, boundary_pair_weight, 0.0, overlap_pair_weight],
+        device=classes.device,
+    )
+    weights = table[classes.long()]
+    valid = (classes != INVALID).sum().clamp_min(1)
+    return ce, fg_term + (bce * weights).sum() / valid

@@ -252,8 +252,9 @@ def train(
         with autocast(dev, config.bf16):
             logits = network(raw)
         ce, bce = loss_terms(
-            logits, *targets, config.background_pair_weight, config.overlap_pair_weight
-        )
+            logits, *targets, config.background_pair_weight, config.boundary_pair_weight,
+            config.overlap_pair_weight, config.overlap_class_weight,
+        )  # fmt: skip
         loss = ce + config.affinity_weight * bce
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

@@ -13,6 +13,7 @@ from torch import nn
 from fisbe_bench.models.config import ModelConfig
 
 NUMINST_CLASSES = 3  # background, one neuron, two or more neurons
+CHROMA_EPS = 0.05  # brightness floor of the chromaticity channels (normalised raw scale)
 
 
 def _block(channels_in: int, channels_out: int) -> nn.Sequential:
@@ -36,7 +37,7 @@ class AffinityUNet(nn.Module):
         self.config = config
         widths = [config.base * config.factor**level for level in range(config.depth + 1)]
         self.down = nn.ModuleList()
-        previous = in_channels
+        previous = 2 * in_channels if config.chromaticity else in_channels
         for width in widths:
             self.down.append(_block(previous, width))
             previous = width
@@ -54,6 +55,8 @@ class AffinityUNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 3, Z, Y, X) normalised raw -> (B, 3 + K, Z, Y, X) logits."""
+        if self.config.chromaticity:
+            x = torch.cat([x, x / (x.sum(dim=1, keepdim=True).clamp_min(0) + CHROMA_EPS)], dim=1)
         skips = []
         for level, block in enumerate(self.down):
             if level:

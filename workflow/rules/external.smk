@@ -1,0 +1,54 @@
+# External methods published as an archive: `url` + `sha256` (or `md5`) next to `path` in
+# the method's config entry. The archive is downloaded once (resumable, checksum-verified,
+# on the machine running Snakemake) and unpacked into `path`, which `evaluate` reads like
+# any other external prediction folder.
+
+
+def methods_with_url():
+    return [name for name in methods_of("external") if "url" in METHODS[name]]
+
+
+for _name in methods_with_url():
+    _method = METHODS[_name]
+    _algorithms = [a for a in ("sha256", "md5") if a in _method]
+    if not _algorithms:
+        raise ValueError(
+            f"config: methods.{_name}: a url needs its archive's sha256 (or md5)"
+        )
+    _algorithm = _algorithms[0]
+    _archive = f"resources/external/{_name}.zip"
+
+    rule:
+        name:
+            f"download_external_{_name}"
+        output:
+            ensure(_archive, **{_algorithm: _method[_algorithm]}),
+        log:
+            f"logs/external/download_{_name}.log",
+        retries: 3
+        localrule: True
+        conda:
+            "../envs/data.yaml"
+        params:
+            url=_method["url"],
+            checksum=_method[_algorithm],
+            algorithm=_algorithm,
+        script:
+            "../scripts/external_download.py"
+
+    rule:
+        name:
+            f"unpack_external_{_name}"
+        input:
+            _archive,
+        output:
+            directory(_method["path"]),
+        log:
+            f"logs/external/unpack_{_name}.log",
+        conda:
+            "../envs/data.yaml"
+        resources:
+            mem_mb=2000,
+            runtime=60,
+        script:
+            "../scripts/external_unpack.py"
