@@ -33,7 +33,7 @@ from fisbe_bench.cli import main
 ROOT = Path(__file__).resolve().parents[1]
 FISBE = str(Path(sys.executable).parent / "fisbe-bench")
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile")]
-COPIES = 24  # evaluation inputs: copies of the synthetic samples, a few seconds in all
+COPIES = 16  # evaluation inputs: copies of the synthetic samples, a few seconds in all
 
 
 def start(command: list[str], **kwargs: object) -> subprocess.Popen:
@@ -129,7 +129,7 @@ def test_kill_evaluation(evaluation_inputs: Path, tmp_path: Path) -> None:
     root = evaluation_inputs
     out = tmp_path / "eval"
     args = ["evaluate", "--gt", str(root / "gt"), "--pred", str(root / "pred"), "--out"]
-    mid_way = "INFO: evaluating s04"  # 20 of 24 samples still to go
+    mid_way = "INFO: evaluating s03"  # 13 of 16 samples still to go
 
     proc = start([FISBE, *args, str(out)])
     kill_when(proc, lambda line: mid_way in line)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import importlib.util
 import json
 import re
 import shutil
@@ -27,6 +26,9 @@ from pathlib import Path
 import pytest
 import yaml
 from test_workflow import TINY, job_counts
+
+from fisbe_bench.archive import extract_predictions
+from fisbe_bench.errors import FisbeError
 
 REPO = Path(__file__).resolve().parents[1]
 EXTERNAL = {"kind": "external", "path": "elsewhere/ext_predictions"}
@@ -267,16 +269,6 @@ def test_external_url_needs_a_checksum(bench: Benchmark, tmp_path: Path) -> None
     assert "methods.ext_nosum: a url needs its archive's sha256 (or md5)" in out
 
 
-def load_unpack():
-    """workflow/scripts/external_unpack.py as a module (its job body is guarded by __main__)."""
-    spec = importlib.util.spec_from_file_location(
-        "external_unpack", REPO / "workflow/scripts/external_unpack.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def make_zip(path: Path, members: dict[str, bytes]) -> Path:
     with zipfile.ZipFile(path, "w") as archive:
         for name, data in members.items():
@@ -285,7 +277,7 @@ def make_zip(path: Path, members: dict[str, bytes]) -> Path:
 
 
 def test_unpack_finds_predictions_at_the_root_or_in_one_folder(tmp_path: Path) -> None:
-    unpack = load_unpack().unpack_predictions
+    unpack = extract_predictions
     flat = make_zip(tmp_path / "flat.zip", {"a.tif": b"1", "b.zarr/.zgroup": b"{}"})
     wrapped = make_zip(tmp_path / "wrapped.zip", {"preds/a.h5": b"1", "preds/b.tiff": b"2"})
     assert sorted(p.name for p in unpack(flat, tmp_path / "flat").iterdir()) == ["a.tif", "b.zarr"]
@@ -303,10 +295,8 @@ def test_unpack_finds_predictions_at_the_root_or_in_one_folder(tmp_path: Path) -
 def test_unpack_refuses_unsafe_or_empty_archives(
     tmp_path: Path, members: dict[str, bytes], problem: str
 ) -> None:
-    from fisbe_bench.errors import FisbeError
-
     archive = make_zip(tmp_path / "bad.zip", members)
     with pytest.raises(FisbeError, match=re.escape(problem)):
-        load_unpack().unpack_predictions(archive, tmp_path / "out")
+        extract_predictions(archive, tmp_path / "out")
     assert not (tmp_path / "out").exists()
     assert [p.name for p in tmp_path.iterdir()] == ["bad.zip"]

@@ -15,6 +15,7 @@ import shutil
 import stat
 import uuid
 import zipfile
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
@@ -51,9 +52,41 @@ def extract(zip_path: str | Path, dest_dir: str | Path, *, expect_set: LabelledS
     (``fisbe_v1.0/<set>/...``). ``dest_dir`` ends up holding ``{train,val,test}``; an
     existing ``dest_dir`` is replaced only after the new content is complete.
     """
-    zip_path, dest_dir = Path(zip_path), Path(dest_dir)
     if expect_set not in SETS:
         raise ValueError(f"expect_set must be one of {SETS}, not {expect_set!r}")
+    return _unpack(zip_path, dest_dir, lambda root: find_set_dir(root, expect_set, zip_path))
+
+
+def extract_predictions(zip_path: str | Path, dest_dir: str | Path) -> Path:
+    """Extract a zip of ``<sample>.{zarr,hdf,h5,tif,tiff}`` predictions into ``dest_dir``.
+
+    The predictions may sit at the archive's root or inside one wrapper folder; the
+    folder is replaced atomically, only once it holds at least one prediction.
+    """
+    from fisbe_bench.volumes import VOLUME_SUFFIXES
+
+    def predictions_in(folder: Path) -> bool:
+        return any(path.suffix.lower() in VOLUME_SUFFIXES for path in folder.iterdir())
+
+    def locate(root: Path) -> Path:
+        entries = list(root.iterdir())
+        if len(entries) == 1 and entries[0].is_dir() and not predictions_in(root):
+            root = entries[0]  # one wrapper folder
+        if not predictions_in(root):
+            raise FisbeError(
+                f"no <sample>{{{','.join(VOLUME_SUFFIXES)}}} predictions at the archive's root "
+                "or in its single top folder",
+                zip_path,
+            )
+        return root
+
+    return _unpack(zip_path, dest_dir, locate)
+
+
+def _unpack(zip_path: str | Path, dest_dir: str | Path, locate: Callable[[Path], Path]) -> Path:
+    """Check every member, extract into a temp sibling of ``dest_dir``, then move
+    ``locate(temp)`` into place; nothing is left behind on failure."""
+    zip_path, dest_dir = Path(zip_path), Path(dest_dir)
     dest_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest_dir.with_name(f".{dest_dir.name}.extract-{uuid.uuid4().hex[:8]}")
     try:
@@ -73,8 +106,7 @@ def extract(zip_path: str | Path, dest_dir: str | Path, *, expect_set: LabelledS
                 target.parent.mkdir(parents=True, exist_ok=True)
                 with archive.open(info) as source, open(target, "wb") as sink:
                     shutil.copyfileobj(source, sink, 1 << 20)
-        set_dir = find_set_dir(tmp, expect_set, zip_path)
-        _replace_dir(set_dir, dest_dir)
+        _replace_dir(locate(tmp), dest_dir)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError) as err:
         raise FisbeError(f"not a readable zip archive: {err}", zip_path) from err
     except OSError as err:
