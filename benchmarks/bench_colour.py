@@ -186,7 +186,7 @@ def _timed_segment(
 
     stages: dict[str, Any] = {
         "denoise_foreground": lambda: colour.denoise_and_foreground(
-            raw, params.sigma, params.threshold, params.relative
+            raw, params.sigma, params.threshold, params.relative, params.background_window
         ),
         "supervoxels": lambda: colour.supervoxels(
             raw, out["denoise_foreground"], params.seed_spacing

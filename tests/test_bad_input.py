@@ -414,12 +414,17 @@ def test_entry_point_error_is_one_line(templates: Path, tmp_path: Path) -> None:
     assert snapshot(w / "out") == before
 
 
-def test_entry_point_warning_is_one_prefixed_line(templates: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_entry_point_warning_is_one_prefixed_line(
+    templates: Path, tmp_path: Path, jobs: str
+) -> None:
+    """A documented warning is one prefixed log line, also from worker processes."""
     w = tmp_path / "evaluate"
     shutil.copytree(templates / "evaluate", w)
     replace_beta(w, np.pad(BETA, 3))
     script = Path(sys.executable).parent / "fisbe-bench"
-    proc = subprocess.run([str(script), *argv("evaluate", w)], capture_output=True, text=True)
+    command = [str(script), *argv("evaluate", w), "--jobs", jobs]
+    proc = subprocess.run(command, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     warnings = [line for line in proc.stderr.splitlines() if "WARNING" in line]
     assert warnings == [

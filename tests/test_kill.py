@@ -166,7 +166,7 @@ def test_kill_inference(small: Path, tmp_path: Path) -> None:
     save_checkpoint(checkpoint)
     sample = small / "completely/test/synth_c002.zarr"
     command = [FISBE, "predict", "--checkpoint", str(checkpoint), "--raw", str(sample)]
-    command += ["--device", "cpu", "--tile", "16", "32", "32", "--overlap", "8", "16", "16"]
+    command += ["--device", "cpu", "--tile", "16", "32", "32", "--overlap", "0", "0", "0"]
     out = tmp_path / "probs.zarr"
 
     proc = start([*command, "--out", str(out)])
@@ -193,7 +193,7 @@ def weights(path: Path) -> dict[str, torch.Tensor]:
 
 def test_kill_training_resumes_from_last_checkpoint(small: Path, tmp_path: Path) -> None:
     preset = yaml.safe_load((ROOT / "config/unet/tiny.yaml").read_text())
-    preset.update(steps=4, checkpoint_every=2, val_every=0)
+    preset.update(steps=4, checkpoint_every=2, val_every=0, crop=[16, 16, 16])
     (tmp_path / "preset.yaml").write_text(yaml.safe_dump(preset))
     command = [FISBE, "train", "--config", str(tmp_path / "preset.yaml"), "--data-root"]
     command += [str(small), "--split-file", str(small / "sample_list_per_split.txt")]

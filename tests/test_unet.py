@@ -113,18 +113,6 @@ def test_loss_masks_pairs_touching_overlaps() -> None:
     assert not torch.allclose(base, bce(logits, overlap_weight=0.5))
 
 
-def test_foreground_pairs_are_class_balanced() -> None:
-    classes = torch.full((1, 1, 1, 1, 10), FOREGROUND)
-    affinities = torch.zeros(1, 1, 1, 1, 10, dtype=torch.long)
-    affinities[..., 0] = 1  # one same-neuron pair, nine different-neuron pairs
-    logits = torch.zeros(1, 4, 1, 1, 10)
-    logits[:, 3, ..., 0] = 2.0
-    numinst = torch.zeros(1, 1, 1, 10, dtype=torch.long)
-    _, bce = loss_terms(logits, numinst, affinities, classes)
-    expected = 0.5 * torch.nn.functional.softplus(torch.tensor(-2.0)) + 0.5 * np.log(2.0)
-    assert torch.isclose(bce, expected.float())
-
-
 def test_tiled_inference_equals_whole_volume(tmp_path: Path) -> None:
     torch.manual_seed(0)
     config = ModelConfig(base=4, depth=1, offsets=OFFSETS)

@@ -4,7 +4,8 @@
    P(two or more) > ``overlap_threshold``; core = foreground minus overlap voxels.
 2. Mutex watershed (``mwatershed.cluster``) on a graph of core voxels: an edge per
    predicted offset between two core voxels of the same 26-connected foreground component
-   (long-range offsets jump across crossings), attractive iff affinity > 0.5.
+   (long-range offsets jump across crossings), weight affinity - bias (``short_bias`` for
+   nearest neighbours, ``long_bias`` otherwise), attractive iff positive.
 3. Overlap voxels join every instance whose edges to them have mean affinity >
    ``affinity_threshold``; unassigned overlap voxels retry through assigned ones.
 4. Instances of <= ``min_size`` voxels are dropped; output (N, Z, Y, X) via
@@ -38,6 +39,8 @@ class InstanceParams:
     foreground_threshold: float = 0.5
     overlap_threshold: float = 0.5
     affinity_threshold: float = 0.5
+    short_bias: float = 0.5
+    long_bias: float = 0.5
     min_size: int = 800
     overlap_rounds: int = 3
 
@@ -73,15 +76,14 @@ def gather(affinities: zarr.Array | np.ndarray, coords: np.ndarray, slab: int = 
     return values
 
 
-def _segment_core(
-    n: int, core: np.ndarray, edges: tuple[np.ndarray, ...], threshold: float
-) -> np.ndarray:
-    """Mutex watershed over nodes 0..n-1; returns a segment id per node (0 off the core)."""
+def _segment_core(n: int, core: np.ndarray, edges: tuple[np.ndarray, ...]) -> np.ndarray:
+    """Mutex watershed over nodes 0..n-1 with signed edge weights (positive attract);
+    returns a segment id per node, 0 off the core."""
     weight, u, v = edges
     segment = np.arange(n, dtype=np.int64)
     if len(weight):
-        order = np.argsort(-np.abs(weight - threshold), kind="stable")
-        attractive = (weight[order] > threshold).tolist()
+        order = np.argsort(-np.abs(weight), kind="stable")
+        attractive = (weight[order] > 0).tolist()
         pairs = mwatershed.cluster(
             list(zip(attractive, u[order].tolist(), v[order].tolist(), strict=True))
         )
@@ -169,6 +171,7 @@ def extract_instances(
         found = (flat[target] == partner_flat) & (component[source] == component[target])
         source, target = source[found], target[found]
         weight = values[k, source]
+        bias = params.short_bias if max(map(abs, offset)) == 1 else params.long_bias
         a_overlap, b_overlap = is_overlap[source], is_overlap[target]
         for bucket, mask, swap in (
             (edges, ~a_overlap & ~b_overlap, False),
@@ -177,7 +180,7 @@ def extract_instances(
             (between, a_overlap & b_overlap, False),
         ):
             u, v = (target[mask], source[mask]) if swap else (source[mask], target[mask])
-            bucket[0].append(weight[mask])
+            bucket[0].append(weight[mask] - bias if bucket is edges else weight[mask])
             bucket[1].append(u)
             bucket[2].append(v)
 
@@ -185,9 +188,7 @@ def extract_instances(
         empty = (np.empty(0, np.float32), np.empty(0, np.int64), np.empty(0, np.int64))
         return tuple(np.concatenate(parts[i]) if parts[i] else empty[i] for i in order)
 
-    node_labels = _segment_core(
-        len(flat), ~is_overlap, stack(edges, (0, 1, 2)), params.affinity_threshold
-    )
+    node_labels = _segment_core(len(flat), ~is_overlap, stack(edges, (0, 1, 2)))
     joined_v, joined_i = _join_overlaps(
         node_labels, stack(to_core, (1, 2, 0)), stack(between, (1, 2, 0)), params
     )
@@ -249,6 +250,18 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--foreground-threshold", type=float, default=defaults.foreground_threshold)
     parser.add_argument("--overlap-threshold", type=float, default=defaults.overlap_threshold)
     parser.add_argument("--affinity-threshold", type=float, default=defaults.affinity_threshold)
+    parser.add_argument(
+        "--short-bias",
+        type=float,
+        default=defaults.short_bias,
+        help="nearest-neighbour edges attract iff affinity > this",
+    )
+    parser.add_argument(
+        "--long-bias",
+        type=float,
+        default=defaults.long_bias,
+        help="long-range edges attract iff affinity > this",
+    )
     parser.add_argument("--min-size", type=int, default=defaults.min_size)
     parser.add_argument("--overlap-rounds", type=int, default=defaults.overlap_rounds)
 
@@ -259,6 +272,8 @@ def run(args: argparse.Namespace) -> int:
         args.foreground_threshold,
         args.overlap_threshold,
         args.affinity_threshold,
+        args.short_bias,
+        args.long_bias,
         args.min_size,
         args.overlap_rounds,
     )

@@ -42,7 +42,7 @@ MIN_SIZE = 800  # the FISBe scorer removes instances of <= 800 voxels anyway
 METHOD = "colour_clustering"
 COLOUR_KEY = "volumes/gmm_image"  # the denoised colour image of Duan et al.'s predictions
 _HDF5 = {".hdf", ".h5", ".hdf5"}
-_BACKGROUND_STRIDE = 4  # background levels are medians over every 4th voxel per axis
+_BACKGROUND_STRIDE = 8  # background levels are medians over every 8th voxel per axis
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,7 @@ class ColourParams:
     sigma: float = 1.0  # Gaussian denoising per channel
     threshold: float = 0.12  # foreground: background-subtracted brightest channel above this
     relative: float = 0.3  # ... and above this share of its maximum within 7 voxels
+    background_window: int = 80  # local background: median within this many voxels (0: global)
     seed_spacing: int = 6  # supervoxel seeds: EDT ridge cut by a lattice of this pitch
     colour_distance: float = 0.3  # supervoxel affinity turns repulsive beyond this distance
     near_radius: float = 10.0  # supervoxels with centroids this close are linked
@@ -157,19 +158,34 @@ def read_input(path: str | Path, key: str = io.RAW_KEY) -> np.ndarray:
 
 
 def denoise_and_foreground(
-    raw: np.ndarray, sigma: float, threshold: float, relative: float = 0.0, window: int = 7
+    raw: np.ndarray,
+    sigma: float,
+    threshold: float,
+    relative: float = 0.0,
+    background_window: int = 0,
+    window: int = 7,
 ) -> np.ndarray:
-    """Denoise ``raw`` in place and subtract each channel's background level (its median).
+    """Denoise ``raw`` in place and subtract each channel's background level.
 
-    ``raw`` then holds the background-subtracted colour, clipped at 0. Returns the
-    foreground mask: brightest channel above ``threshold`` and above ``relative`` times its
-    maximum within a ``window``-voxel cube (which keeps blurred halos of bright neurons out).
+    The background is the channel's median, or with ``background_window`` > 0 a local one:
+    the median within that many voxels, computed on every ``_BACKGROUND_STRIDE``-th voxel
+    and interpolated back (uneven illumination, autofluorescence). ``raw`` then holds the
+    background-subtracted colour, clipped at 0. Returns the foreground mask: brightest
+    channel above ``threshold`` and above ``relative`` times its maximum within a
+    ``window``-voxel cube (which keeps blurred halos of bright neurons out).
     """
+    step = _BACKGROUND_STRIDE
     for volume in raw:
         if sigma > 0:
             ndimage.gaussian_filter(volume, sigma, output=volume, mode="nearest")
-        step = _BACKGROUND_STRIDE
-        volume -= np.median(volume[::step, ::step, ::step])
+        coarse = volume[::step, ::step, ::step]
+        if background_window > 0:
+            size = max(1, round(background_window / step))
+            coarse = ndimage.median_filter(coarse, size=size, mode="nearest")
+            zoom = [n / c for n, c in zip(volume.shape, coarse.shape, strict=True)]
+            volume -= ndimage.zoom(coarse, zoom, order=1, mode="nearest", grid_mode=True)
+        else:
+            volume -= np.median(coarse)
         np.maximum(volume, 0.0, out=volume)
     brightest = raw.max(axis=0)
     mask = brightest > threshold
@@ -396,7 +412,9 @@ def segment(raw: np.ndarray, params: ColourParams) -> tuple[np.ndarray, dict[int
 
 def prepare(raw: np.ndarray, params: ColourParams) -> Supervoxels:
     """Front end (denoise, foreground, supervoxels); ``raw`` becomes the denoised colour."""
-    mask = denoise_and_foreground(raw, params.sigma, params.threshold, params.relative)
+    mask = denoise_and_foreground(
+        raw, params.sigma, params.threshold, params.relative, params.background_window
+    )
     return supervoxels(raw, mask, params.seed_spacing)
 
 
@@ -453,7 +471,7 @@ class TuneSample(NamedTuple):
     partly: bool
 
 
-FRONT_END = ("sigma", "threshold", "relative", "seed_spacing")
+FRONT_END = ("sigma", "threshold", "relative", "background_window", "seed_spacing")
 
 
 def parameter_grid(

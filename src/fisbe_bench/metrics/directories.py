@@ -193,12 +193,25 @@ def _run(tasks: list[tuple[Any, ...]], jobs: int) -> Iterable[SampleResult]:
             yield _evaluate_file(*task)
         return
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=context) as pool:
+    root = logging.getLogger()
+    formatter = next((h.formatter for h in root.handlers if h.formatter), None)
+    with ProcessPoolExecutor(
+        max_workers=min(jobs, len(tasks)),
+        mp_context=context,
+        initializer=_log_like_parent,
+        initargs=(root.level, formatter._fmt if formatter else None),
+    ) as pool:
         futures = [pool.submit(_evaluate_file, *task) for task in tasks]
         for task, future in zip(tasks, futures, strict=True):
             result = future.result()
             logger.info("evaluated %s", task[0])
             yield result
+
+
+def _log_like_parent(level: int, fmt: str | None) -> None:
+    """Give a spawned worker the parent's log format (e.g. the CLI's one-line prefix)."""
+    if fmt is not None:
+        logging.basicConfig(level=level, format=fmt)
 
 
 def summarize(results: list[SampleResult]) -> dict[str, Any]:

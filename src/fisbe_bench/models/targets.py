@@ -92,34 +92,23 @@ def loss_terms(
     overlap_class_weight: float = 1.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Cross-entropy on numinst (class "two or more" weighted ``overlap_class_weight``)
-    and the affinity BCE (float32 scalars).
+    and the weighted mean affinity BCE (float32 scalars).
 
     ``numinst`` (B, Z, Y, X) class indices; ``affinities``/``classes`` (B, K, Z, Y, X)
-    from :func:`affinity_target`. Pairs of two foreground voxels (what the instance step
-    uses) are class-balanced per offset: the mean BCE over same-neuron pairs and over
-    different-neuron pairs weigh one half each. Other pairs add their BCE times the weight
-    of their class (``INVALID`` 0), normalised by the number of valid pairs; pairs
-    touching an overlap voxel are masked when ``overlap_pair_weight`` is 0.
+    from :func:`affinity_target`. Pair weights by class: ``FOREGROUND`` (two foreground
+    voxels, the pairs the instance step uses) 1, ``BOUNDARY`` ``boundary_pair_weight``,
+    ``BACKGROUND`` ``background_pair_weight``, ``OVERLAP`` ``overlap_pair_weight`` (0
+    masks pairs touching overlap voxels), ``INVALID`` 0.
     """
     logits = logits.float()
     class_weights = torch.tensor([1.0, 1.0, overlap_class_weight], device=logits.device)
     ce = F.cross_entropy(logits[:, :NUMINST_CLASSES], numinst.long(), weight=class_weights)
-    target = affinities.float()
-    bce = F.binary_cross_entropy_with_logits(logits[:, NUMINST_CLASSES:], target, reduction="none")
-    dims = (0, 2, 3, 4)
-    foreground = (classes == FOREGROUND).float()
-    balanced = []
-    for part in (foreground * target, foreground * (1 - target)):
-        count = part.sum(dim=dims)
-        balanced.append(((bce * part).sum(dim=dims) / count.clamp_min(1), count > 0))
-    (pos, has_pos), (neg, has_neg) = balanced
-    present = has_pos.float() + has_neg.float()
-    per_offset = (pos * has_pos + neg * has_neg) / present.clamp_min(1)
-    fg_term = per_offset[present > 0].mean() if bool((present > 0).any()) else bce.sum() * 0
     table = torch.tensor(
-        [0.0, background_pair_weight, boundary_pair_weight, 0.0, overlap_pair_weight],
+        [0.0, background_pair_weight, boundary_pair_weight, 1.0, overlap_pair_weight],
         device=classes.device,
     )
     weights = table[classes.long()]
-    valid = (classes != INVALID).sum().clamp_min(1)
-    return ce, fg_term + (bce * weights).sum() / valid
+    bce = F.binary_cross_entropy_with_logits(
+        logits[:, NUMINST_CLASSES:], affinities.float(), weight=weights, reduction="sum"
+    ) / weights.sum().clamp_min(1e-6)
+    return ce, bce
