@@ -300,3 +300,15 @@ def test_unpack_refuses_unsafe_or_empty_archives(
         extract_predictions(archive, tmp_path / "out")
     assert not (tmp_path / "out").exists()
     assert [p.name for p in tmp_path.iterdir()] == ["bad.zip"]
+
+
+@pytest.mark.slow
+def test_external_url_folder_must_stay_under_resources_external(
+    bench: Benchmark, tmp_path: Path
+) -> None:
+    entry = {"url": "https://example.org/p.zip", "sha256": "0" * 64, "path": "results"}
+    config = yaml.safe_load(url_config(bench, tmp_path, "ext_far", entry).read_text())
+    config["methods"]["ext_far"]["path"] = "results"
+    (tmp_path / "far.yaml").write_text(yaml.safe_dump(config))
+    out = bench.snakemake("-n", config=tmp_path / "far.yaml", check=False)
+    assert "methods.ext_far.path: with a url it must lie under resources/external/" in out

@@ -15,6 +15,15 @@ for _name in methods_with_url():
         raise ValueError(
             f"config: methods.{_name}: a url needs its archive's sha256 (or md5)"
         )
+    if (
+        not Path(_method["path"])
+        .resolve()
+        .is_relative_to(Path("resources/external").resolve())
+    ):
+        raise ValueError(
+            f"config: methods.{_name}.path: with a url it must lie under resources/external/"
+            " (the folder is replaced when the archive is unpacked)"
+        )
     _algorithm = _algorithms[0]
     _archive = f"resources/external/{_name}.zip"
 

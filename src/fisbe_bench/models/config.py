@@ -61,7 +61,7 @@ class TrainConfig:
     background_pair_weight: float = 0.0
     boundary_pair_weight: float = 0.1
     overlap_pair_weight: float = 0.0
-    overlap_class_weight: float = 1.0
+    numinst_class_weights: tuple[float, float, float] = (1.0, 1.0, 1.0)
     augment: bool = True
     num_workers: int = 0
     bf16: bool = True
@@ -111,6 +111,11 @@ def config_from_dict(data: dict[str, Any], source: Path | None = None) -> TrainC
             data[key] = _triple(data[key], key, source)
     if "sets" in data:
         data["sets"] = tuple(data["sets"])
+    if "numinst_class_weights" in data:
+        weights = data["numinst_class_weights"]
+        if not (isinstance(weights, list | tuple) and len(weights) == 3):
+            raise FisbeError(f"numinst_class_weights must be 3 numbers, got {weights!r}", source)
+        data["numinst_class_weights"] = tuple(float(w) for w in weights)
     try:
         config = TrainConfig(model=model, **data)
     except TypeError as err:

@@ -89,10 +89,10 @@ def loss_terms(
     background_pair_weight: float = 0.0,
     boundary_pair_weight: float = 0.1,
     overlap_pair_weight: float = 0.0,
-    overlap_class_weight: float = 1.0,
+    numinst_class_weights: Sequence[float] = (1.0, 1.0, 1.0),
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Cross-entropy on numinst (class "two or more" weighted ``overlap_class_weight``)
-    and the weighted mean affinity BCE (float32 scalars).
+    """Cross-entropy on numinst (per-class weights: background, one, two or more) and the
+    weighted mean affinity BCE (float32 scalars).
 
     ``numinst`` (B, Z, Y, X) class indices; ``affinities``/``classes`` (B, K, Z, Y, X)
     from :func:`affinity_target`. Pair weights by class: ``FOREGROUND`` (two foreground
@@ -101,7 +101,7 @@ def loss_terms(
     masks pairs touching overlap voxels), ``INVALID`` 0.
     """
     logits = logits.float()
-    class_weights = torch.tensor([1.0, 1.0, overlap_class_weight], device=logits.device)
+    class_weights = torch.tensor(list(numinst_class_weights), device=logits.device)
     ce = F.cross_entropy(logits[:, :NUMINST_CLASSES], numinst.long(), weight=class_weights)
     table = torch.tensor(
         [0.0, background_pair_weight, boundary_pair_weight, 1.0, overlap_pair_weight],

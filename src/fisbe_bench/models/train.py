@@ -253,7 +253,7 @@ def train(
             logits = network(raw)
         ce, bce = loss_terms(
             logits, *targets, config.background_pair_weight, config.boundary_pair_weight,
-            config.overlap_pair_weight, config.overlap_class_weight,
+            config.overlap_pair_weight, config.numinst_class_weights,
         )  # fmt: skip
         loss = ce + config.affinity_weight * bce
         optimizer.zero_grad(set_to_none=True)
