@@ -12,6 +12,8 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/external.smk"
 include: "workflow/rules/threshold_cc.smk"
+include: "workflow/rules/colour_clustering.smk"
+include: "workflow/rules/unet_affinity.smk"
 include: "workflow/rules/evaluate.smk"
 
 

@@ -113,9 +113,10 @@ def test_loss_masks_pairs_touching_overlaps() -> None:
     assert not torch.allclose(base, bce(logits, overlap_weight=0.5))
 
 
-def test_tiled_inference_equals_whole_volume(tmp_path: Path) -> None:
+@pytest.mark.parametrize("batch_norm", [False, True])
+def test_tiled_inference_equals_whole_volume(tmp_path: Path, batch_norm: bool) -> None:
     torch.manual_seed(0)
-    config = ModelConfig(base=4, depth=1, offsets=OFFSETS)
+    config = ModelConfig(base=4, depth=1, offsets=OFFSETS, batch_norm=batch_norm)
     model = AffinityUNet(config).eval()
     raw = np.random.default_rng(0).random((3, 36, 44, 40), dtype=np.float32)
     whole = predict_array(model, raw)

@@ -1,13 +1,14 @@
 """B2: colour clustering of MCFO neurons (CPU, no training), after Duan et al.
 
-Pipeline: Gaussian denoise -> foreground (background-subtracted brightest channel above a
-threshold) -> supervoxels (watershed on -EDT from centre-line seeds cut by a lattice) ->
-mean chromaticity per supervoxel -> signed supervoxel graph (adjacent or near supervoxels,
-attractive when their colours agree, repulsive when they differ) partitioned by mutex
-watershed (``mwatershed.cluster_edges``) -> clean-up (a second mutex watershed over close
-clusters of agreeing colour) -> instances of <= ``min_size`` voxels removed. An optional
-overlap step unmixes the colour of voxels at crossings (non-negative least squares over the
-nearby instance colours) and adds a voxel to every instance with a large share.
+Pipeline: Gaussian denoise -> foreground (brightest channel minus a local median background,
+above a threshold and above a share of its local maximum) -> supervoxels (watershed on -EDT
+from centre-line seeds cut by a lattice) -> mean chromaticity per supervoxel -> signed
+supervoxel graph (adjacent or near supervoxels, attractive when their colours agree,
+repulsive when they differ) partitioned by mutex watershed (``mwatershed.cluster_edges``) ->
+clean-up (a second mutex watershed over close clusters of agreeing colour) -> instances of
+<= ``min_size`` voxels removed -> overlap step (``unmix``): the colour of voxels at crossings
+is unmixed by non-negative least squares over the nearby instance colours, and a voxel is
+added to every instance with a large share.
 
 Input is the raw (3, Z, Y, X) volume normalised by clip(0, 1500)/1500 (``io.read_raw``) or a
 (Z, Y, X, 3) uint8 colour image (``read_colour_image``).
@@ -169,7 +170,7 @@ def denoise_and_foreground(
 
     The background is the channel's median, or with ``background_window`` > 0 a local one:
     the median within that many voxels, computed on every ``_BACKGROUND_STRIDE``-th voxel
-    and interpolated back (uneven illumination, autofluorescence). ``raw`` then holds the
+    and repeated back to full size (uneven illumination, autofluorescence). ``raw`` then holds the
     background-subtracted colour, clipped at 0. Returns the foreground mask: brightest
     channel above ``threshold`` and above ``relative`` times its maximum within a
     ``window``-voxel cube (which keeps blurred halos of bright neurons out).
@@ -182,8 +183,9 @@ def denoise_and_foreground(
         if background_window > 0:
             size = max(1, round(background_window / step))
             coarse = ndimage.median_filter(coarse, size=size, mode="nearest")
-            zoom = [n / c for n, c in zip(volume.shape, coarse.shape, strict=True)]
-            volume -= ndimage.zoom(coarse, zoom, order=1, mode="nearest", grid_mode=True)
+            for axis in range(3):  # back to full size, one constant per stride^3 block
+                coarse = coarse.repeat(step, axis=axis)
+            volume -= coarse[: volume.shape[0], : volume.shape[1], : volume.shape[2]]
         else:
             volume -= np.median(coarse)
         np.maximum(volume, 0.0, out=volume)

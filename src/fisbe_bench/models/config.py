@@ -26,13 +26,15 @@ DEFAULT_OFFSETS: tuple[tuple[int, int, int], ...] = (
 class ModelConfig:
     """Network shape: ``base`` features at full resolution, times ``factor`` per level;
     ``chromaticity`` appends colour / brightness channels to the input (a cue that does
-    not fade along a dim neurite)."""
+    not fade along a dim neurite); ``batch_norm`` adds BatchNorm after each conv (running
+    statistics at inference, so tiling stays exact)."""
 
     base: int = 12
     factor: int = 2
     depth: int = 3
     offsets: tuple[tuple[int, int, int], ...] = DEFAULT_OFFSETS
     chromaticity: bool = True
+    batch_norm: bool = False
 
     @property
     def divisor(self) -> int:

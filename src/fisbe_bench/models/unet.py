@@ -16,13 +16,14 @@ NUMINST_CLASSES = 3  # background, one neuron, two or more neurons
 CHROMA_EPS = 0.05  # brightness floor of the chromaticity channels (normalised raw scale)
 
 
-def _block(channels_in: int, channels_out: int) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Conv3d(channels_in, channels_out, 3, padding=1),
-        nn.ReLU(inplace=True),
-        nn.Conv3d(channels_out, channels_out, 3, padding=1),
-        nn.ReLU(inplace=True),
-    )
+def _block(channels_in: int, channels_out: int, batch_norm: bool) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for width_in in (channels_in, channels_out):
+        layers.append(nn.Conv3d(width_in, channels_out, 3, padding=1, bias=not batch_norm))
+        if batch_norm:
+            layers.append(nn.BatchNorm3d(channels_out))
+        layers.append(nn.ReLU(inplace=True))
+    return nn.Sequential(*layers)
 
 
 class AffinityUNet(nn.Module):
@@ -39,19 +40,20 @@ class AffinityUNet(nn.Module):
         self.down = nn.ModuleList()
         previous = 2 * in_channels if config.chromaticity else in_channels
         for width in widths:
-            self.down.append(_block(previous, width))
+            self.down.append(_block(previous, width, config.batch_norm))
             previous = width
         self.pool = nn.MaxPool3d(2)
         self.up = nn.ModuleList()
         self.merge = nn.ModuleList()
         for level in reversed(range(config.depth)):
             self.up.append(nn.ConvTranspose3d(widths[level + 1], widths[level], 2, stride=2))
-            self.merge.append(_block(2 * widths[level], widths[level]))
+            self.merge.append(_block(2 * widths[level], widths[level], config.batch_norm))
         self.head = nn.Conv3d(widths[0], NUMINST_CLASSES + len(config.offsets), 1)
         for module in self.modules():
             if isinstance(module, nn.Conv3d | nn.ConvTranspose3d):
                 nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
-                nn.init.zeros_(module.bias)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 3, Z, Y, X) normalised raw -> (B, 3 + K, Z, Y, X) logits."""
