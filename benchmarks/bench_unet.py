@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -99,6 +100,28 @@ def fake_probabilities(gt_path: Path, out: Path, offsets: list, noise: float, se
         affinities[k] = np.clip(value, 0, 1)
 
 
+def replicate(source: Path, out: Path, shape: list[int]) -> None:
+    """Tile a probability zarr (mirrored, so pieces join) up to a larger ``shape``."""
+    group = zarr.open_group(str(out), mode="w", zarr_format=2)
+    for key in (NUMINST_KEY, AFFINITY_KEY):
+        small = zarr.open_array(str(source / key), mode="r")
+        big = group.create_array(
+            key,
+            shape=(small.shape[0], *shape),
+            chunks=(1, 32, 128, 128),
+            dtype=np.float16,
+            compressors=io.COMPRESSOR,
+            fill_value=0,
+        )
+        big.attrs.update(small.attrs.asdict())
+        for channel in range(small.shape[0]):
+            block = small[channel]
+            reps = [-(-n // s) for n, s in zip(shape, block.shape, strict=True)]
+            widths = [(0, (r - 1) * s) for r, s in zip(reps, block.shape, strict=True)]
+            tiled = np.pad(block, widths, mode="symmetric")
+            big[channel] = tiled[tuple(slice(0, n) for n in shape)]
+
+
 def bench_instances(args: argparse.Namespace) -> dict:
     """Seconds of ``instances_from_probs`` (read + mutex watershed + write) per volume."""
     from fisbe_bench.models.config import DEFAULT_OFFSETS
@@ -109,6 +132,11 @@ def bench_instances(args: argparse.Namespace) -> dict:
         started = time.perf_counter()
         sample = write_dataset(tmp / "data", 1, 0, args.shape, args.seed, only="synth_c000")[0]
         fake_probabilities(sample, tmp / "probs.zarr", list(DEFAULT_OFFSETS), args.noise, 0)
+        if args.replicate_to:
+            replicate(tmp / "probs.zarr", tmp / "big.zarr", args.replicate_to)
+            args.shape = args.replicate_to
+            shutil.rmtree(tmp / "probs.zarr")
+            (tmp / "big.zarr").rename(tmp / "probs.zarr")
         prepare = time.perf_counter() - started
         fg = zarr.open_array(str(tmp / "probs.zarr" / NUMINST_KEY), mode="r")
         foreground = float(np.mean([np.mean(fg[0, z] < 0.5) for z in range(0, args.shape[0], 8)]))
@@ -173,6 +201,13 @@ def main() -> None:
     p.add_argument("--noise", type=float, default=0.1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--tmp", type=Path, default=None)
+    p.add_argument(
+        "--replicate-to",
+        type=int,
+        nargs=3,
+        metavar=("Z", "Y", "X"),
+        help="mirror-tile the --shape probabilities up to this shape",
+    )
     p = sub.add_parser("score")
     p.add_argument("--data-root", type=Path, required=True)
     p.add_argument("--checkpoint", type=Path, required=True)

@@ -14,7 +14,7 @@ rule colour_clustering_tune:
         "../envs/classical.yaml"
     threads: 2
     resources:
-        mem_mb=16000,
+        mem_mb=20000,
         runtime=240,
     params:
         method=lambda wildcards: METHODS[wildcards.method],
@@ -39,7 +39,7 @@ rule colour_clustering:
         "../envs/classical.yaml"
     threads: 1
     resources:
-        mem_mb=8000,
+        mem_mb=10000,
         runtime=30,
     params:
         raw=lambda wildcards: sample_zarr(wildcards.dataset, wildcards.sample),

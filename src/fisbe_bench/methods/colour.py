@@ -498,13 +498,12 @@ def _score_sample(sample: TuneSample, candidates: list[ColourParams]) -> list[An
     from fisbe_bench.metrics import evaluate_sample
 
     gt = zarr.open_array(str(Path(sample.gt_path) / io.GT_KEY), mode="r")[...]
-    raw = read_input(sample.raw_path)
     results: list[Any] = [None] * len(candidates)
     groups: dict[tuple, list[int]] = {}
     for index, params in enumerate(candidates):
         groups.setdefault(tuple(getattr(params, f) for f in FRONT_END), []).append(index)
     for indices in groups.values():
-        colour = raw.copy()
+        colour = read_input(sample.raw_path)  # re-read: cheaper than holding a pristine copy
         sv = prepare(colour, candidates[indices[0]])
         for index in indices:
             labels, extra = finish(sv, colour, candidates[index])
