@@ -156,6 +156,13 @@ def test_instances_split_touching_tubes_and_share_the_overlap() -> None:
     assert all((5, 7, 20) in map(tuple, extra[i].tolist()) for i in (1, 2))
 
 
+def test_instances_of_an_empty_prediction() -> None:
+    numinst = np.zeros((3, 4, 5, 6), dtype=np.float32)
+    numinst[0] = 1.0
+    labels, extra = extract_instances(numinst, np.zeros((4, 4, 5, 6)), list(OFFSETS))
+    assert labels.shape == (4, 5, 6) and not labels.any() and extra == {}
+
+
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from fisbe_bench.synth import write_dataset

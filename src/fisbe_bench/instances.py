@@ -151,6 +151,8 @@ def extract_instances(
     components = cc3d.connected_components(foreground, connectivity=26)
     flat = np.flatnonzero(foreground)
     del foreground
+    if not len(flat):
+        return np.zeros(tuple(shape), dtype=np.uint32), {}
     coords = np.stack(np.unravel_index(flat, tuple(shape)), axis=1)
     is_overlap = overlap.reshape(-1)[flat]
     del overlap

@@ -1,4 +1,4 @@
-rule colour_clustering_tune:
+rule tune_colour_clustering:
     input:
         table="results/{dataset}/splits.tsv",
         grid=lambda wildcards: repo_path(METHODS[wildcards.method]["grid"]),

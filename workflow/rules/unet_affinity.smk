@@ -1,4 +1,4 @@
-rule unet_affinity_train:
+rule train_unet_affinity:
     input:
         table="results/{dataset}/splits.tsv",
         split_file=lambda wildcards: split_file(wildcards.dataset),
@@ -8,7 +8,7 @@ rule unet_affinity_train:
         curve=report(
             "results/{dataset}/{method}/loss.png",
             caption="../report/loss.rst",
-            category="Training",
+            category="Methods",
             subcategory="{method}",
             labels={"method": "{method}", "figure": "loss curve"},
         ),
@@ -33,7 +33,7 @@ rule unet_affinity_train:
         "../scripts/unet_affinity_train.py"
 
 
-rule unet_affinity_predict:
+rule predict_unet_affinity:
     input:
         table="results/{dataset}/splits.tsv",
         model="results/{dataset}/{method}/model/best.pt",
@@ -58,7 +58,7 @@ rule unet_affinity_predict:
         "../scripts/unet_affinity_predict.py"
 
 
-rule unet_affinity_instances:
+rule unet_affinity:
     input:
         table="results/{dataset}/splits.tsv",
         probabilities="results/{dataset}/{method}/probabilities/{sample}.zarr",
