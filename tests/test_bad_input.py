@@ -126,7 +126,6 @@ class Case:
     same_scores: bool = False  # exit 0 and exactly the reference summary / per-sample rows
     check: Callable[[Path], None] | None = None
     args: tuple[str, ...] = ()
-    xfail: str = ""
 
 
 def beta_row(w: Path) -> dict[str, str]:
@@ -260,15 +259,13 @@ CASES: dict[str, Case] = {
     "unet-ndim": Case("predict", lambda w: put_array(w / "s.zarr", raw_volume()[0], io.RAW_KEY),
                       "s.zarr", "must be (3, Z, Y, X)"),
     "unet-not-a-checkpoint": Case(
-        "predict", lambda w: write_text(w / "model.pt"), "model.pt", "cannot read checkpoint",
-        xfail="inference.load_model lets torch's UnpicklingError through (traceback, exit 1)"),
+        "predict", lambda w: write_text(w / "model.pt"), "model.pt",
+        "not a fisbe-bench checkpoint"),
     "unet-corrupt-chunk": Case(
-        "predict", lambda w: corrupt_first_chunk(w / "s.zarr" / io.RAW_KEY), "s.zarr", "chunk",
-        xfail="inference.predict_zarr lets zarr's RuntimeError through (traceback, exit 1)"),
+        "predict", lambda w: corrupt_first_chunk(w / "s.zarr" / io.RAW_KEY), "s.zarr", "chunk"),
     "unet-nan": Case(
         "predict", lambda w: put_array(w / "s.zarr", np.full(RAW_SHAPE, np.nan), io.RAW_KEY),
-        "s.zarr", "NaN",
-        xfail="inference.predict_zarr accepts NaN raw and writes NaN probabilities"),
+        "s.zarr", "NaN"),
     # --- instances (B1): the probability zarr --------------------------------------------
     "inst-missing": Case("instances", lambda w: shutil.rmtree(w / "probs.zarr"), "probs.zarr",
                          "not a prediction zarr"),
@@ -283,13 +280,11 @@ CASES: dict[str, Case] = {
                               "not a prediction zarr"),
     "inst-corrupt-chunk": Case(
         "instances", lambda w: corrupt_first_chunk(w / "probs.zarr/volumes/numinst"),
-        "probs.zarr", "chunk",
-        xfail="instances.instances_from_probs lets zarr's RuntimeError through (traceback)"),
+        "probs.zarr", "chunk"),
     "inst-nan": Case(
         "instances",
         lambda w: probabilities(w / "probs.zarr", np.full((3, *RAW_SHAPE[1:]), np.nan, np.float16)),
-        "probs.zarr", "NaN",
-        xfail="instances.instances_from_probs treats NaN probabilities as background, silently"),
+        "probs.zarr", "NaN"),
 }  # fmt: skip
 
 
@@ -351,15 +346,7 @@ def templates(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=case.xfail))
-        if case.xfail
-        else name
-        for name, case in CASES.items()
-    ],
-)
+@pytest.mark.parametrize("name", list(CASES))
 def test_bad_input(
     name: str,
     templates: Path,

@@ -13,7 +13,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import pickle
 import time
+import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -26,6 +28,7 @@ from fisbe_bench.errors import FisbeError
 from fisbe_bench.models.config import TrainConfig, config_from_dict
 from fisbe_bench.models.data import read_padded
 from fisbe_bench.models.unet import NUMINST_CLASSES, AffinityUNet, probabilities
+from fisbe_bench.volumes import CheckedArray
 
 NUMINST_KEY = "volumes/numinst"
 AFFINITY_KEY = "volumes/affinities"
@@ -56,13 +59,17 @@ def load_model(checkpoint: str | Path, device: torch.device) -> tuple[AffinityUN
     try:
         state = torch.load(str(checkpoint), map_location="cpu", weights_only=True)
         config = config_from_dict(state["config"], Path(checkpoint))
-        weights = state["model"]
-    except FisbeError:
-        raise
-    except (OSError, RuntimeError, KeyError, EOFError) as err:
+        model = AffinityUNet(config.model)
+        model.load_state_dict(state["model"])
+    except (FileNotFoundError, IsADirectoryError, PermissionError) as err:
         raise FisbeError(f"cannot read checkpoint: {err}", checkpoint) from err
-    model = AffinityUNet(config.model)
-    model.load_state_dict(weights)
+    except pickle.UnpicklingError as err:  # torch's message is many lines of advice
+        problem = "torch.load refused it (not a torch.save file of tensors)"
+        raise FisbeError(f"not a fisbe-bench checkpoint: {problem}", checkpoint) from err
+    except (OSError, RuntimeError, EOFError, zipfile.BadZipFile, KeyError, TypeError) as err:
+        first_line = str(err).strip().split("\n")[0]
+        problem = f"{type(err).__name__}: {first_line}"
+        raise FisbeError(f"not a fisbe-bench checkpoint: {problem}", checkpoint) from err
     model.to(device).eval()
     if config.channels_last:
         model.to(memory_format=torch.channels_last_3d)
@@ -220,6 +227,7 @@ def predict_zarr(
         raise FisbeError(f"no array {io.RAW_KEY!r}", raw_path) from err
     if raw.ndim != 4 or raw.shape[0] != 3:
         raise FisbeError(f"{io.RAW_KEY} must be (3, Z, Y, X), got {raw.shape}", raw_path)
+    raw = CheckedArray(raw, Path(raw_path) / io.RAW_KEY)
     shape = raw.shape[1:]
     offsets = [list(o) for o in model.config.offsets]
 

@@ -27,6 +27,7 @@ import zarr
 
 from fisbe_bench import io
 from fisbe_bench.errors import FisbeError
+from fisbe_bench.volumes import CheckedArray
 
 NUMINST_KEY = "volumes/numinst"
 AFFINITY_KEY = "volumes/affinities"
@@ -237,7 +238,12 @@ def instances_from_probs(
         ) from err
     if numinst.shape[0] != 3 or affinities.shape[1:] != numinst.shape[1:]:
         raise FisbeError(f"shapes {numinst.shape} and {affinities.shape} disagree", probs_path)
-    labels, extra = extract_instances(numinst, affinities, offsets, params)
+    labels, extra = extract_instances(
+        CheckedArray(numinst, Path(probs_path) / NUMINST_KEY),
+        CheckedArray(affinities, Path(probs_path) / AFFINITY_KEY),
+        offsets,
+        params,
+    )
     with io.atomic_directory(out_path) as tmp:
         return io.write_instances(
             tmp, labels, extra_voxels=extra, attrs={"method": "unet_affinity", **asdict(params)}

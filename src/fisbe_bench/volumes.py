@@ -86,6 +86,45 @@ def label_values(values: np.ndarray, where: str | Path | None) -> np.ndarray:
     return values
 
 
+def read_block(
+    source: Any, index: tuple[int | slice, ...], where: str | Path | None, finite: bool = False
+) -> np.ndarray:
+    """``source[index]`` as numpy; a reader failure (corrupt chunk, I/O error) and, with
+    ``finite``, NaN or infinite values are a :class:`FisbeError` naming ``where``."""
+    try:
+        block = np.asarray(source[index])
+    except FisbeError:
+        raise
+    except Exception as err:  # zarr, numcodecs and h5py raise many types for bad chunks
+        raise FisbeError(f"cannot read chunk data [{_span(index)}]: {err}", where) from err
+    if finite and block.dtype.kind == "f" and not np.isfinite(block).all():
+        raise FisbeError(f"NaN or infinite values in [{_span(index)}]", where)
+    return block
+
+
+def _span(index: tuple[int | slice, ...]) -> str:
+    """``index`` as text, e.g. ``0, 0:, 8:16``."""
+    return ", ".join(
+        f"{s.start or 0}:{'' if s.stop is None else s.stop}" if isinstance(s, slice) else str(s)
+        for s in index
+    )
+
+
+class CheckedArray:
+    """Read-only numpy-style view of an array whose reads go through :func:`read_block`
+    with ``finite=True``: bad chunks and NaN/inf become one-line errors naming ``where``."""
+
+    def __init__(self, array: Any, where: str | Path) -> None:
+        self.array = array
+        self.where = where
+        self.shape = tuple(int(s) for s in array.shape)
+        self.dtype = np.dtype(array.dtype)
+        self.ndim = len(self.shape)
+
+    def __getitem__(self, index: tuple[int | slice, ...]) -> np.ndarray:
+        return read_block(self.array, index, self.where, finite=True)
+
+
 class Volume:
     """A lazy ``(C, Z, Y, X)`` label volume read block by block.
 
@@ -121,13 +160,7 @@ class Volume:
         source_index = index if self.spatial_ndim_in == 4 else index[1:]
         ndim_extra = len(self.source.shape) - self.spatial_ndim_in
         source_index = (0,) * ndim_extra + source_index
-        try:
-            block = np.asarray(self.source[source_index])
-        except FisbeError:
-            raise
-        except Exception as err:  # any reader failure (corrupt chunk, I/O error)
-            where = ", ".join(f"{s.start}:{s.stop}" for s in index)
-            raise FisbeError(f"cannot read block [{where}]: {err}", self.where) from err
+        block = read_block(self.source, source_index, self.where)
         return block if self.spatial_ndim_in == 4 else block[np.newaxis]
 
     def blocks(self, window: tuple[slice, slice, slice] | None = None) -> Iterator[Block]:
