@@ -13,7 +13,7 @@ from fisbe_bench import io
 from fisbe_bench.cli import COMMANDS, main
 from fisbe_bench.errors import FisbeError
 from fisbe_bench.plan import plan_dataset, split_counts
-from fisbe_bench.snakemake_adapter import run_step
+from fisbe_bench.snakemake_adapter import evaluation_dirs, run_step
 
 
 def test_write_instances_channel_layout_and_overlaps(tmp_path: Path) -> None:
@@ -93,3 +93,16 @@ def test_run_step_turns_user_errors_into_one_line(tmp_path: Path) -> None:
     assert stop.value.code == "demo: error: some/file.zarr: is broken"
     assert log.read_text().splitlines() == ["working", "error: some/file.zarr: is broken"]
     assert run_step(job, lambda value: value * 2, value=21) == 42
+
+
+def test_evaluation_dirs_pairs_methods_with_their_folders() -> None:
+    job = SimpleNamespace(
+        params=SimpleNamespace(methods=["a", "b"]),
+        input=SimpleNamespace(
+            summaries=["r/d/a/evaluation/summary.json", "r/d/b/evaluation/summary.json"]
+        ),
+    )
+    assert evaluation_dirs(job) == {"a": Path("r/d/a/evaluation"), "b": Path("r/d/b/evaluation")}
+    job.params.methods = ["a"]
+    with pytest.raises(ValueError):
+        evaluation_dirs(job)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from fisbe_bench.errors import FisbeError
@@ -28,3 +29,11 @@ def run_step(snakemake: Any, step: Callable[..., Any], /, **kwargs: Any) -> Any:
             print(f"error: {err}", file=sys.stderr)
             message = f"{snakemake.rule}: error: {err}"
     sys.exit(message)
+
+
+def evaluation_dirs(snakemake: Any) -> dict[str, Path]:
+    """Method -> evaluation folder, from ``params.methods`` and ``input.summaries``."""
+    return {
+        method: Path(summary).parent
+        for method, summary in zip(snakemake.params.methods, snakemake.input.summaries, strict=True)
+    }

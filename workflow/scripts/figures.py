@@ -3,20 +3,13 @@
 from pathlib import Path
 
 from fisbe_bench.reports.figures import write_figures
-from fisbe_bench.snakemake_adapter import run_step
+from fisbe_bench.snakemake_adapter import evaluation_dirs, run_step
 
 run_step(
     snakemake,  # noqa: F821
     write_figures,
     dataset=snakemake.wildcards.dataset,  # noqa: F821
-    evaluations={
-        method: Path(summary).parent
-        for method, summary in zip(
-            snakemake.params.methods,  # noqa: F821
-            snakemake.input.summaries,  # noqa: F821
-            strict=True,
-        )
-    },
+    evaluations=evaluation_dirs(snakemake),  # noqa: F821
     out_dir=Path(snakemake.output.f1).parent,  # noqa: F821
     splits=snakemake.input.table,  # noqa: F821
     split=snakemake.params.split,  # noqa: F821

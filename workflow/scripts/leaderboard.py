@@ -3,20 +3,13 @@
 from pathlib import Path
 
 from fisbe_bench.reports.leaderboard import write_leaderboard
-from fisbe_bench.snakemake_adapter import run_step
+from fisbe_bench.snakemake_adapter import evaluation_dirs, run_step
 
 run_step(
     snakemake,  # noqa: F821
     write_leaderboard,
     dataset=snakemake.wildcards.dataset,  # noqa: F821
-    evaluations={
-        method: Path(summary).parent
-        for method, summary in zip(
-            snakemake.params.methods,  # noqa: F821
-            snakemake.input.summaries,  # noqa: F821
-            strict=True,
-        )
-    },
+    evaluations=evaluation_dirs(snakemake),  # noqa: F821
     out_dir=Path(snakemake.output.csv).parent,  # noqa: F821
     figures_dir=Path(snakemake.input.figures).parent,  # noqa: F821
     bootstrap=snakemake.params.bootstrap,  # noqa: F821
