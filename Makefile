@@ -42,9 +42,12 @@ test: lint dryrun-fisbe
 
 # Needs conda and the conda-forge channel (not reachable from CI): writes
 # workflow/envs/<env>.linux-64.pin.txt, which `--use-conda` then installs exactly.
-lock:
+CONDA_LOCK ?= conda-lock==4.0.3
+
+lock: setup
+	$(PY) -m pip install --quiet "$(CONDA_LOCK)"
 	for env in workflow/envs/*.yaml; do \
-		conda-lock lock --micromamba --platform linux-64 --kind explicit \
+		$(VENV)/bin/conda-lock lock --micromamba --platform linux-64 --kind explicit \
 			--file $$env --filename-template "$${env%.yaml}.{platform}.pin.txt"; \
 	done
 
