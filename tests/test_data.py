@@ -10,6 +10,7 @@ import re
 import socket
 import struct
 import threading
+import time
 import zipfile
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -76,6 +77,8 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(payload[: len(payload) // 2])
             self.close_connection = True
             if action == "drop":  # abort with a TCP reset instead of a clean close
+                self.wfile.flush()
+                time.sleep(0.2)  # let the client take in the first half before the reset
                 linger = struct.pack("ii", 1, 0)
                 self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
                 self.connection.close()
