@@ -10,6 +10,7 @@ import pytest
 import zarr
 
 from fisbe_bench import io
+from fisbe_bench.atomic import atomic_directory
 from fisbe_bench.cli import COMMANDS, main
 from fisbe_bench.errors import FisbeError
 from fisbe_bench.plan import plan_dataset, split_counts
@@ -39,16 +40,16 @@ def test_write_instances_empty_and_wide_ids(tmp_path: Path) -> None:
 
 def test_atomic_directory_keeps_old_result_on_failure(tmp_path: Path) -> None:
     target = tmp_path / "out.zarr"
-    with io.atomic_directory(target) as tmp:
+    with atomic_directory(target) as tmp:
         tmp.mkdir()
         (tmp / "v").write_text("old")
-    with pytest.raises(RuntimeError), io.atomic_directory(target) as tmp:
+    with pytest.raises(RuntimeError), atomic_directory(target) as tmp:
         tmp.mkdir()
         (tmp / "v").write_text("half")
         raise RuntimeError("crash")
     assert (target / "v").read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["out.zarr"]  # no temp left behind
-    with io.atomic_directory(target) as tmp:
+    with atomic_directory(target) as tmp:
         tmp.mkdir()
         (tmp / "v").write_text("new")
     assert (target / "v").read_text() == "new"

@@ -10,7 +10,6 @@ appears where a complete one is expected.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import stat
 import uuid
@@ -19,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
+from fisbe_bench.atomic import replace_directory
 from fisbe_bench.errors import FisbeError
 
 LabelledSet = Literal["completely", "partly"]
@@ -106,7 +106,7 @@ def _unpack(zip_path: str | Path, dest_dir: str | Path, locate: Callable[[Path],
                 target.parent.mkdir(parents=True, exist_ok=True)
                 with archive.open(info) as source, open(target, "wb") as sink:
                     shutil.copyfileobj(source, sink, 1 << 20)
-        _replace_dir(locate(tmp), dest_dir)
+        replace_directory(locate(tmp), dest_dir)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError) as err:
         raise FisbeError(f"not a readable zip archive: {err}", zip_path) from err
     except OSError as err:
@@ -139,21 +139,6 @@ def find_set_dir(root: Path, expect_set: str, zip_path: str | Path) -> Path:
     if not any(path.is_dir() for split in SPLITS for path in (set_dir / split).glob("*.zarr")):
         raise FisbeError(f"'{set_dir.relative_to(root)}' holds no <split>/<sample>.zarr", zip_path)
     return set_dir
-
-
-def _replace_dir(source: Path, dest: Path) -> None:
-    """Move ``source`` to ``dest``; an existing ``dest`` is swapped out, then deleted."""
-    if not dest.exists():
-        os.replace(source, dest)
-        return
-    old = dest.with_name(f".{dest.name}.old-{uuid.uuid4().hex[:8]}")
-    os.replace(dest, old)
-    try:
-        os.replace(source, dest)
-    except BaseException:
-        os.replace(old, dest)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:

@@ -24,6 +24,7 @@ import torch
 import zarr
 
 from fisbe_bench import io
+from fisbe_bench.atomic import atomic_directory
 from fisbe_bench.errors import FisbeError
 from fisbe_bench.models.config import TrainConfig, config_from_dict
 from fisbe_bench.models.data import read_padded
@@ -235,7 +236,7 @@ def predict_zarr(
         crop = read_padded(raw, start, size).astype(np.float32)
         return np.clip(crop, 0.0, io.RAW_CLIP) / io.RAW_CLIP
 
-    with io.atomic_directory(out_path) as tmp:
+    with atomic_directory(out_path) as tmp:
         group = zarr.open_group(str(tmp), mode="w", zarr_format=2)
         arrays = []
         for key, channels in ((NUMINST_KEY, NUMINST_CLASSES), (AFFINITY_KEY, len(offsets))):

@@ -26,6 +26,7 @@ import numpy as np
 import zarr
 
 from fisbe_bench import io
+from fisbe_bench.atomic import atomic_directory
 from fisbe_bench.errors import FisbeError
 from fisbe_bench.volumes import CheckedArray
 
@@ -244,7 +245,7 @@ def instances_from_probs(
         offsets,
         params,
     )
-    with io.atomic_directory(out_path) as tmp:
+    with atomic_directory(out_path) as tmp:
         return io.write_instances(
             tmp, labels, extra_voxels=extra, attrs={"method": "unet_affinity", **asdict(params)}
         )

@@ -7,11 +7,7 @@ Layout of a sample ``<name>.zarr``: ``volumes/raw`` (3, Z, Y, X) uint16 12-bit,
 
 from __future__ import annotations
 
-import contextlib
-import os
-import shutil
-import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 import numcodecs
@@ -24,30 +20,6 @@ GT_KEY = "volumes/gt_instances"
 PRED_KEY = "volumes/instances"
 RAW_CLIP = 1500.0
 COMPRESSOR = numcodecs.Blosc(cname="zstd", clevel=3, shuffle=numcodecs.Blosc.BITSHUFFLE)
-
-
-@contextlib.contextmanager
-def atomic_directory(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary sibling of ``path``; move it into place only on success.
-
-    An existing ``path`` stays untouched until the new content is complete, so a crash
-    or a kill never leaves a half-written result where a complete one is expected.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
-    try:
-        yield tmp
-        if path.exists():
-            old = path.with_name(f".{path.name}.old-{uuid.uuid4().hex[:8]}")
-            os.replace(path, old)
-            os.replace(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def write_array(

@@ -8,13 +8,12 @@ with ``train:``, ``val:`` and ``test:`` headers followed by one sample name per 
 from __future__ import annotations
 
 import argparse
-import os
 import re
-import uuid
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
+from fisbe_bench.atomic import write_text
 from fisbe_bench.errors import FisbeError
 
 if TYPE_CHECKING:  # pandas is imported on use: parsing the split file needs only the stdlib
@@ -109,7 +108,7 @@ def write_split_file(entries: Iterable[SplitEntry], path: str | Path) -> None:
         for split in SPLITS:
             names = [entry.sample for entry in in_set if entry.split == split]
             blocks.append(f"{split}:\n" + "".join(f"{name}\n" for name in names) + "\n")
-    _atomic_write_text(Path(path), "".join(blocks))
+    write_text(path, "".join(blocks))
 
 
 def partly_samples(path: str | Path) -> set[str]:
@@ -212,19 +211,7 @@ def write_split_table(
 
 def write_table(table: pd.DataFrame, path: str | Path) -> None:
     """Write a table as tab-separated text, atomically."""
-    _atomic_write_text(Path(path), table.to_csv(sep="\t", index=False, lineterminator="\n"))
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(tmp, "x", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    write_text(path, table.to_csv(sep="\t", index=False, lineterminator="\n"))
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:

@@ -20,19 +20,18 @@ import argparse
 import collections
 import concurrent.futures
 import multiprocessing
-import os
 import re
 import shutil
 import sys
-import uuid
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
 from scipy import ndimage, signal
 
+from fisbe_bench.atomic import atomic_directory, write_text
 from fisbe_bench.errors import FisbeError
-from fisbe_bench.io import GT_KEY, RAW_KEY, atomic_directory, write_array
+from fisbe_bench.io import GT_KEY, RAW_KEY, write_array
 from fisbe_bench.plan import SETS, SPLITS, SampleSpec, plan_dataset
 
 __all__ = [
@@ -439,15 +438,8 @@ def split_file_text(plan: Iterable[SampleSpec]) -> str:
 
 def write_split_file(out: str | Path, n_completely: int, n_partly: int) -> Path:
     """Write ``out/sample_list_per_split.txt`` atomically; return its path."""
-    path = Path(out) / SPLIT_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
-    try:
-        tmp.write_text(split_file_text(plan_dataset(n_completely, n_partly)), encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    text = split_file_text(plan_dataset(n_completely, n_partly))
+    return write_text(Path(out) / SPLIT_FILE, text)
 
 
 def _check(n_completely: int, n_partly: int, shape: Sequence[int], seed: int, jobs: int) -> None:

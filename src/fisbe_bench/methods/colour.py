@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
-import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, fields, replace
@@ -37,6 +35,7 @@ from scipy.spatial import cKDTree
 from skimage.segmentation import watershed
 
 from fisbe_bench import io
+from fisbe_bench.atomic import atomic_directory, write_text
 from fisbe_bench.errors import FisbeError
 
 MIN_SIZE = 800  # the FISBe scorer removes instances of <= 800 voxels anyway
@@ -442,7 +441,7 @@ def predict(
 ) -> int:
     """Segment one sample and write ``volumes/instances`` atomically; returns #instances."""
     labels, extra = segment(read_input(raw_path, key), params)
-    with io.atomic_directory(out_path) as tmp:
+    with atomic_directory(out_path) as tmp:
         return io.write_instances(
             tmp, labels, extra_voxels=extra, attrs={"method": METHOD, **asdict(params)}
         )
@@ -570,15 +569,8 @@ def write_params(
     path: str | Path, params: ColourParams, table: Iterable[Mapping[str, Any]] = (), **info: Any
 ) -> None:
     """Write chosen parameters (plus the tuning table and notes) as JSON, atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     document = {"method": METHOD, "params": asdict(params), **info, "table": list(table)}
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        tmp.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_text(path, json.dumps(document, indent=2) + "\n")
 
 
 def read_params(path: str | Path) -> ColourParams:

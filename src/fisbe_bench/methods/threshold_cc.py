@@ -17,6 +17,7 @@ import zarr
 from skimage.filters import threshold_otsu
 
 from fisbe_bench import io
+from fisbe_bench.atomic import atomic_directory
 from fisbe_bench.errors import FisbeError
 
 MIN_SIZE = 800  # the FISBe scorer removes instances of <= 800 voxels anyway
@@ -73,7 +74,7 @@ def segment(brightest: np.ndarray, params: ThresholdParams) -> np.ndarray:
 def predict(raw_path: str | Path, out_path: str | Path, params: ThresholdParams) -> int:
     """Segment one sample and write ``volumes/instances`` atomically; returns #instances."""
     labels = segment(max_channel(raw_path), params)
-    with io.atomic_directory(out_path) as tmp:
+    with atomic_directory(out_path) as tmp:
         return io.write_instances(tmp, labels, attrs={"method": "threshold_cc", **asdict(params)})
 
 

@@ -230,7 +230,7 @@ def write_outputs(out_dir: Path, results: list[SampleResult], summary: dict[str,
     """Write all outputs into a temporary folder and move it into place."""
     import tomli_w
 
-    from fisbe_bench.io import atomic_directory
+    from fisbe_bench.atomic import atomic_directory
 
     with atomic_directory(out_dir) as tmp:
         tmp.mkdir(parents=True)

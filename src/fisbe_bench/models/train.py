@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import csv
 import io as stdio
-import os
 import shutil
 import tempfile
 import time
@@ -25,6 +24,7 @@ import torch
 import zarr
 
 from fisbe_bench import io
+from fisbe_bench.atomic import write_bytes
 from fisbe_bench.errors import FisbeError
 from fisbe_bench.inference import autocast, predict_zarr, resolve_device
 from fisbe_bench.models.config import TrainConfig
@@ -56,20 +56,11 @@ def split_samples(
     return found
 
 
-def _atomic_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-
-
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     """``torch.save`` to a temporary sibling, fsync, then rename over ``path``."""
     buffer = stdio.BytesIO()
     torch.save(state, buffer)
-    _atomic_bytes(path, buffer.getvalue())
+    write_bytes(path, buffer.getvalue(), fsync=True)
 
 
 def _write_csv(path: Path, columns: list[str], rows: list[dict[str, Any]]) -> None:
@@ -77,7 +68,7 @@ def _write_csv(path: Path, columns: list[str], rows: list[dict[str, Any]]) -> No
     writer = csv.DictWriter(text, columns, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
-    _atomic_bytes(path, text.getvalue().encode())
+    write_bytes(path, text.getvalue().encode(), fsync=True)
 
 
 def plot_curves(path: Path, history: list[dict], validation: list[dict]) -> None:
@@ -106,7 +97,7 @@ def plot_curves(path: Path, history: list[dict], validation: list[dict]) -> None
     buffer = stdio.BytesIO()
     fig.savefig(buffer, format="png", dpi=100)
     plt.close(fig)
-    _atomic_bytes(path, buffer.getvalue())
+    write_bytes(path, buffer.getvalue(), fsync=True)
 
 
 def load_index(path: Path, set_name: str, cache: Path, seed: int) -> SampleIndex:
@@ -119,7 +110,7 @@ def load_index(path: Path, set_name: str, cache: Path, seed: int) -> SampleIndex
     buffer = stdio.BytesIO()
     np.savez(buffer, shape=index.shape, foreground=index.foreground, overlap=index.overlap)
     cache.mkdir(parents=True, exist_ok=True)
-    _atomic_bytes(cached, buffer.getvalue())
+    write_bytes(cached, buffer.getvalue(), fsync=True)
     return index
 
 

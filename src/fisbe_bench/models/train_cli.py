@@ -7,6 +7,8 @@ import dataclasses
 import json
 from pathlib import Path
 
+from fisbe_bench.atomic import write_bytes
+
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     """CLI: ``fisbe-bench train --config C.yaml --data-root D --split-file F --out DIR``."""
@@ -58,8 +60,6 @@ def train_to_outputs(
 ) -> dict:
     """Workflow step: train (resuming in ``workdir``), then copy ``best.pt`` and the loss
     curve to the rule's outputs atomically."""
-    import os
-    import shutil
 
     import torch
 
@@ -73,10 +73,6 @@ def train_to_outputs(
         (Path(workdir) / "best.pt", model_out),
         (Path(workdir) / "loss.png", curve_out),
     ):
-        target = Path(target)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.tmp")
-        shutil.copyfile(source, tmp)
-        os.replace(tmp, target)
+        write_bytes(target, source.read_bytes(), fsync=True)
     print(json.dumps(summary, default=str))
     return summary

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 import tomllib
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from fisbe_bench.atomic import write_text
 from fisbe_bench.errors import FisbeError
 
 SETS = ("completely", "partly", "combined")
@@ -148,24 +147,6 @@ def per_gt_coverages(frame: pd.DataFrame) -> tuple[list[np.ndarray], bool]:
         n = int(n) if np.isfinite(n) else 0
         values.append(np.full(n, float(c) if np.isfinite(c) else 0.0))
     return values, False
-
-
-def write_text(path: str | Path, text: str) -> Path:
-    """Write text atomically (temporary sibling, then ``os.replace``)."""
-    return write_bytes(path, text.encode("utf-8"))
-
-
-def write_bytes(path: str | Path, data: bytes) -> Path:
-    """Write bytes atomically (temporary sibling, then ``os.replace``)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
 
 
 def write_csv(frame: pd.DataFrame, path: str | Path) -> Path:

@@ -31,6 +31,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
+from fisbe_bench.atomic import write_bytes
 from fisbe_bench.errors import FisbeError
 from fisbe_bench.io import GT_KEY, PRED_KEY, RAW_CLIP, RAW_KEY
 from fisbe_bench.reports.evaluations import (
@@ -40,7 +41,6 @@ from fisbe_bench.reports.evaluations import (
     load_evaluations,
     pair_methods,
     per_gt_coverages,
-    write_bytes,
 )
 from fisbe_bench.reports.tables import SET_TITLES, per_sample_table, per_threshold_table
 

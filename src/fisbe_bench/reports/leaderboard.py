@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from fisbe_bench.atomic import write_text
 from fisbe_bench.errors import FisbeError
 from fisbe_bench.reports import html, stats, tables
 from fisbe_bench.reports.evaluations import (
@@ -25,7 +26,6 @@ from fisbe_bench.reports.evaluations import (
     load_evaluations,
     pair_methods,
     write_csv,
-    write_text,
 )
 
 CONSISTENCY_TOLERANCE = 1e-6
