@@ -27,6 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from fisbe_bench.contract import GT_KEY, RAW_CLIP, RAW_KEY, normalise_raw
+
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO.parent / "shared" / "fixtures" / "fisbe-real"
 REAL = {  # sample -> (partly labelled, published S of Duan et al.)
@@ -55,7 +57,7 @@ def synthetic(args: argparse.Namespace) -> dict[str, Any]:
     """Tune on val, then score B2 and B0 on the test split of a synthetic dataset."""
     import zarr
 
-    from fisbe_bench import io, synth
+    from fisbe_bench import synth
     from fisbe_bench.methods import colour, colour_cli, threshold_cc
     from fisbe_bench.metrics import evaluate_sample
     from fisbe_bench.splits import parse_split_file
@@ -78,7 +80,7 @@ def synthetic(args: argparse.Namespace) -> dict[str, Any]:
     scores: dict[str, dict[str, list[Any]]] = {"colour_clustering": {}, "threshold_cc": {}}
     seconds = []
     for entry in (e for e in entries if e.split == "test"):
-        gt = zarr.open_array(str(path(entry) / io.GT_KEY), mode="r")[...]
+        gt = zarr.open_array(str(path(entry) / GT_KEY), mode="r")[...]
         partly = entry.set == "partly"
         start = time.perf_counter()
         labels, extra = colour.segment(colour.read_input(path(entry)), best)
@@ -134,7 +136,7 @@ def _surrogate(gt: np.ndarray, seed: int = 0) -> np.ndarray:
         volume += np.sqrt(synth.GAIN * volume + synth.READ_NOISE**2) * rng.standard_normal(
             volume.shape, dtype=np.float32
         )
-        raw[channel] = np.clip(volume, 0.0, 1500.0) / 1500.0
+        raw[channel] = normalise_raw(volume)
     return raw
 
 
@@ -146,7 +148,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     """
     import zarr
 
-    from fisbe_bench import io
+    from fisbe_bench import sample_io
     from fisbe_bench.methods import colour
     from fisbe_bench.metrics import evaluate_sample
 
@@ -164,15 +166,15 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     del raw
     with tempfile.TemporaryDirectory() as tmp:
         wall, cpu = time.perf_counter(), time.process_time()
-        with io.atomic_directory(Path(tmp) / "pred.zarr") as out:
-            io.write_instances(out, labels, extra_voxels=extra)
+        with sample_io.atomic_directory(Path(tmp) / "pred.zarr") as out:
+            sample_io.write_instances(out, labels, extra_voxels=extra)
         report["write_s"] = round(time.perf_counter() - wall, 1)
         report["write_cpu_s"] = round(time.process_time() - cpu, 1)
     report["total_s"] = round(sum(report[k] for k in ("read_s", "segment_s", "write_s")), 1)
     report["total_cpu_s"] = round(time.process_time(), 1)
     report["peak_mb"] = round(_peak_mb())
     if args.gt:
-        gt = zarr.open_array(str(Path(args.gt) / io.GT_KEY), mode="r")
+        gt = zarr.open_array(str(Path(args.gt) / GT_KEY), mode="r")
         result = evaluate_sample(gt, colour.instance_stack(labels, extra), partly=args.partly)
         report.update(S=round(result.S, 4), avF1=round(result.avF1, 4), C=round(result.C, 4))
     return report
@@ -222,7 +224,7 @@ def real(args: argparse.Namespace) -> dict[str, Any]:
     import h5py
     import zarr
 
-    from fisbe_bench import io
+    from fisbe_bench import sample_io
     from fisbe_bench.metrics import evaluate_sample
 
     extra = ["--params", str(args.params)] if args.params else []
@@ -231,7 +233,7 @@ def real(args: argparse.Namespace) -> dict[str, Any]:
         gt_path = FIXTURES / "gt" / f"{sample}.zarr"
         hdf = FIXTURES / "pred" / f"{sample}.hdf"
         flags = [*extra, "--gt", str(gt_path), *(["--partly"] if partly else [])]
-        gt = zarr.open_array(str(gt_path / io.GT_KEY), mode="r")[...]
+        gt = zarr.open_array(str(gt_path / GT_KEY), mode="r")[...]
         with h5py.File(hdf, "r") as handle:
             duan = handle["volumes/gmm_label_cleaned"][...]
         rows = {"published_duan_S": published}
@@ -239,9 +241,9 @@ def real(args: argparse.Namespace) -> dict[str, Any]:
         del duan
         rows["gmm_image"] = _in_subprocess("_measure", str(hdf), *flags)
         with tempfile.TemporaryDirectory() as tmp:
-            grey = np.rint(_surrogate(gt) * io.RAW_CLIP).astype(np.uint16)
+            grey = np.rint(_surrogate(gt) * RAW_CLIP).astype(np.uint16)
             del gt
-            io.write_array(Path(tmp) / "s.zarr", io.RAW_KEY, grey, chunks=(1, 64, 128, 128))
+            sample_io.write_array(Path(tmp) / "s.zarr", RAW_KEY, grey, chunks=(1, 64, 128, 128))
             del grey
             rows["surrogate"] = _in_subprocess("_measure", str(Path(tmp) / "s.zarr"), *flags)
         report[sample] = rows

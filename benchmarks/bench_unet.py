@@ -25,7 +25,7 @@ import numpy as np
 import torch
 import zarr
 
-from fisbe_bench import io
+from fisbe_bench import contract, sample_io
 from fisbe_bench.inference import AFFINITY_KEY, NUMINST_KEY, load_model, predict_zarr
 from fisbe_bench.instances import InstanceParams, instances_from_probs
 from fisbe_bench.models.config import load_config
@@ -60,7 +60,7 @@ def bench_predict(args: argparse.Namespace) -> dict:
                     "config": config.to_dict()}, checkpoint)  # fmt: skip
         model, _ = load_model(checkpoint, torch.device("cpu"))
         raw = np.random.default_rng(0).integers(0, 1500, (3, *args.shape), dtype=np.uint16)
-        io.write_array(Path(tmp) / "s.zarr", io.RAW_KEY, raw, (1, 64, 128, 128))
+        sample_io.write_array(Path(tmp) / "s.zarr", contract.RAW_KEY, raw, (1, 64, 128, 128))
         started = time.perf_counter()
         tiles = predict_zarr(model, Path(tmp) / "s.zarr", Path(tmp) / "p.zarr",
                              config.tile, config.overlap, bf16=False)  # fmt: skip
@@ -74,19 +74,19 @@ def fake_probabilities(gt_path: Path, out: Path, offsets: list, noise: float, se
     """Near-perfect predictions from a sample's GT, written like ``fisbe-bench predict``."""
     from fisbe_bench.models.targets import pack_membership
 
-    gt = zarr.open_array(str(gt_path / io.GT_KEY), mode="r")
+    gt = zarr.open_array(str(gt_path / contract.GT_KEY), mode="r")
     bits = pack_membership(gt[...])
     shape = bits.shape[1:]
     counts = sum(np.bitwise_count(word) for word in bits)
     one_hot = np.stack([np.minimum(counts, 2) == c for c in range(3)]).astype(np.float16)
     del counts
-    io.write_array(out, NUMINST_KEY, one_hot, (1, 32, 128, 128))
+    sample_io.write_array(out, NUMINST_KEY, one_hot, (1, 32, 128, 128))
     del one_hot
     rng = np.random.default_rng(seed)
     group = zarr.open_group(str(out), mode="a", zarr_format=2)
     affinities = group.create_array(AFFINITY_KEY, shape=(len(offsets), *shape),
                                     chunks=(1, 32, 128, 128), dtype=np.float16,
-                                    compressors=io.COMPRESSOR, fill_value=0)  # fmt: skip
+                                    compressors=sample_io.COMPRESSOR, fill_value=0)  # fmt: skip
     affinities.attrs["offsets"] = [list(o) for o in offsets]
     for k, offset in enumerate(offsets):
         here = tuple(slice(0, s - o) for s, o in zip(shape, offset, strict=True))
@@ -110,7 +110,7 @@ def replicate(source: Path, out: Path, shape: list[int]) -> None:
             shape=(small.shape[0], *shape),
             chunks=(1, 32, 128, 128),
             dtype=np.float16,
-            compressors=io.COMPRESSOR,
+            compressors=sample_io.COMPRESSOR,
             fill_value=0,
         )
         big.attrs.update(small.attrs.asdict())
@@ -143,7 +143,7 @@ def bench_instances(args: argparse.Namespace) -> dict:
         started = time.perf_counter()
         n = instances_from_probs(tmp / "probs.zarr", tmp / "pred.zarr", InstanceParams())
         seconds = time.perf_counter() - started
-        gt_n = zarr.open_array(str(sample / io.GT_KEY), mode="r").shape[0]
+        gt_n = zarr.open_array(str(sample / contract.GT_KEY), mode="r").shape[0]
     return {"figure": "instances_seconds", "shape": args.shape, "foreground": round(foreground, 4),
             "gt_instances": gt_n, "instances": n, "seconds": round(seconds, 2),
             "prepare_seconds": round(prepare, 1), "threads": torch.get_num_threads()}  # fmt: skip
@@ -171,9 +171,9 @@ def bench_score(args: argparse.Namespace) -> dict:
             seconds["instances"] += time.perf_counter() - started
             b0 = args.out / "threshold_cc" / sample.name
             b0_predict(sample, b0, ThresholdParams())
-            gt = zarr.open_array(str(sample / io.GT_KEY), mode="r")
+            gt = zarr.open_array(str(sample / contract.GT_KEY), mode="r")
             for method, path in (("unet_affinity", pred), ("threshold_cc", b0)):
-                instances = zarr.open_array(str(path / io.PRED_KEY), mode="r")
+                instances = zarr.open_array(str(path / contract.PRED_KEY), mode="r")
                 results[method].append(evaluate_sample(gt, instances, partly=set_name == "partly"))
         for method, rows in results.items():
             scores[method][set_name] = aggregate(rows)

@@ -27,8 +27,9 @@ import pytest
 import yaml
 import zarr
 
-from fisbe_bench import io
+from fisbe_bench import sample_io
 from fisbe_bench.cli import main
+from fisbe_bench.contract import GT_KEY, PRED_KEY, RAW_KEY
 
 ROOT = Path(__file__).resolve().parents[1]
 SHAPE = (12, 32, 80)
@@ -51,7 +52,7 @@ GT = {"alpha": bars(1, 12), "beta": bars(5, 20)}
 BETA = GT["beta"].max(axis=0).astype(np.uint32)  # label image 0, 1, 2
 
 
-def put_array(path: Path, data: np.ndarray, key: str = io.PRED_KEY) -> None:
+def put_array(path: Path, data: np.ndarray, key: str = PRED_KEY) -> None:
     """Write ``data`` as zarr v2 array ``key`` of a fresh group at ``path``."""
     shutil.rmtree(path, ignore_errors=True)
     chunks = (1,) * (data.ndim - 3) + tuple(min(8, s) for s in data.shape[-3:])
@@ -87,7 +88,7 @@ def write_text(path: Path, text: str = "not a volume\n") -> None:
 
 def truncated_hdf(path: Path) -> None:
     with h5py.File(path, "w") as handle:
-        handle.create_dataset(io.PRED_KEY, data=BETA, chunks=(4, 8, 8), compression="gzip")
+        handle.create_dataset(PRED_KEY, data=BETA, chunks=(4, 8, 8), compression="gzip")
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
 
 
@@ -141,7 +142,7 @@ def no_prediction_scored(w: Path) -> None:
 
 
 def empty_instances(w: Path) -> None:
-    stack = zarr.open_array(str(w / "out.zarr" / io.PRED_KEY), mode="r")
+    stack = zarr.open_array(str(w / "out.zarr" / PRED_KEY), mode="r")
     assert stack.shape == (0, *RAW_SHAPE[1:])
 
 
@@ -173,11 +174,11 @@ CASES: dict[str, Case] = {
     "two-predictions": Case("evaluate", lambda w: shutil.copytree(w / PRED, w / "pred/beta.h5"),
                             "pred/beta.zarr", "two predictions for sample 'beta'"),
     "corrupt-chunk": Case("evaluate",
-                          lambda w: corrupt_first_chunk(w / PRED / io.PRED_KEY),
+                          lambda w: corrupt_first_chunk(w / PRED / PRED_KEY),
                           PRED, "corrupt zarr chunk"),
     "broken-zarr-metadata": Case(
-        "evaluate", lambda w: write_text(w / PRED / io.PRED_KEY / ".zarray", "{"),
-        f"{PRED}/{io.PRED_KEY}/.zarray", "unreadable zarr metadata"),
+        "evaluate", lambda w: write_text(w / PRED / PRED_KEY / ".zarray", "{"),
+        f"{PRED}/{PRED_KEY}/.zarray", "unreadable zarr metadata"),
     "empty-zarr-folder": Case("evaluate", lambda w: (replace_beta(w), (w / PRED).mkdir()),
                               PRED, "not a readable zarr"),
     "text-as-zarr": Case("evaluate", lambda w: (replace_beta(w), write_text(w / PRED)),
@@ -195,7 +196,7 @@ CASES: dict[str, Case] = {
     # --- evaluate: the ground truth ------------------------------------------------------
     "gt-corrupt-chunk": Case(
         "evaluate",
-        lambda w: corrupt_first_chunk(w / "gt/completely/test/beta.zarr" / io.GT_KEY),
+        lambda w: corrupt_first_chunk(w / "gt/completely/test/beta.zarr" / GT_KEY),
         "gt/completely/test/beta.zarr", "corrupt zarr chunk"),
     "gt-missing-key": Case("evaluate", lambda w: None, "gt/completely/test/alpha.zarr",
                            "missing key 'volumes/other'", args=("--gt-key", "volumes/other")),
@@ -233,38 +234,38 @@ CASES: dict[str, Case] = {
     "cc-missing-key": Case("threshold-cc",
                            lambda w: put_array(w / "s.zarr", raw_volume(), "volumes/other"),
                            "s.zarr", "no array 'volumes/raw'"),
-    "cc-ndim": Case("threshold-cc", lambda w: put_array(w / "s.zarr", raw_volume()[0], io.RAW_KEY),
+    "cc-ndim": Case("threshold-cc", lambda w: put_array(w / "s.zarr", raw_volume()[0], RAW_KEY),
                     "s.zarr", "must be (C, Z, Y, X)"),
     "cc-corrupt-chunk": Case("threshold-cc",
-                             lambda w: corrupt_first_chunk(w / "s.zarr" / io.RAW_KEY),
+                             lambda w: corrupt_first_chunk(w / "s.zarr" / RAW_KEY),
                              "s.zarr", "blosc"),
     "cc-broken-metadata": Case(
-        "threshold-cc", lambda w: write_text(w / "s.zarr" / io.RAW_KEY / ".zarray", "{"),
+        "threshold-cc", lambda w: write_text(w / "s.zarr" / RAW_KEY / ".zarray", "{"),
         "s.zarr", "cannot open 'volumes/raw'"),
     "cc-not-a-volume": Case("threshold-cc", lambda w: write_text(w / "s.zarr"), "s.zarr",
                             "no array 'volumes/raw'"),
     "cc-nan": Case("threshold-cc",
-                   lambda w: put_array(w / "s.zarr", np.full(RAW_SHAPE, np.nan), io.RAW_KEY),
+                   lambda w: put_array(w / "s.zarr", np.full(RAW_SHAPE, np.nan), RAW_KEY),
                    "s.zarr", "NaN"),
     "cc-complex": Case("threshold-cc",
-                       lambda w: put_array(w / "s.zarr", raw_volume().astype(complex), io.RAW_KEY),
+                       lambda w: put_array(w / "s.zarr", raw_volume().astype(complex), RAW_KEY),
                        "s.zarr", "dtype complex128"),
     "cc-all-zero": Case("threshold-cc",
-                        lambda w: put_array(w / "s.zarr", 0 * raw_volume(), io.RAW_KEY),
+                        lambda w: put_array(w / "s.zarr", 0 * raw_volume(), RAW_KEY),
                         check=empty_instances),
     # --- predict (B1 inference): the raw sample and the checkpoint -----------------------
     "unet-missing-key": Case("predict",
                              lambda w: put_array(w / "s.zarr", raw_volume(), "volumes/other"),
                              "s.zarr", "no array 'volumes/raw'"),
-    "unet-ndim": Case("predict", lambda w: put_array(w / "s.zarr", raw_volume()[0], io.RAW_KEY),
+    "unet-ndim": Case("predict", lambda w: put_array(w / "s.zarr", raw_volume()[0], RAW_KEY),
                       "s.zarr", "must be (3, Z, Y, X)"),
     "unet-not-a-checkpoint": Case(
         "predict", lambda w: write_text(w / "model.pt"), "model.pt",
         "not a fisbe-bench checkpoint"),
     "unet-corrupt-chunk": Case(
-        "predict", lambda w: corrupt_first_chunk(w / "s.zarr" / io.RAW_KEY), "s.zarr", "chunk"),
+        "predict", lambda w: corrupt_first_chunk(w / "s.zarr" / RAW_KEY), "s.zarr", "chunk"),
     "unet-nan": Case(
-        "predict", lambda w: put_array(w / "s.zarr", np.full(RAW_SHAPE, np.nan), io.RAW_KEY),
+        "predict", lambda w: put_array(w / "s.zarr", np.full(RAW_SHAPE, np.nan), RAW_KEY),
         "s.zarr", "NaN"),
     # --- instances (B1): the probability zarr --------------------------------------------
     "inst-missing": Case("instances", lambda w: shutil.rmtree(w / "probs.zarr"), "probs.zarr",
@@ -332,12 +333,12 @@ def templates(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("templates")
     w = root / "evaluate"
     for name, stack in GT.items():
-        io.write_array(w / f"gt/completely/test/{name}.zarr", io.GT_KEY, stack, (1, 8, 16, 16))
-        io.write_instances(w / f"pred/{name}.zarr", stack.max(axis=0))
+        sample_io.write_array(w / f"gt/completely/test/{name}.zarr", GT_KEY, stack, (1, 8, 16, 16))
+        sample_io.write_instances(w / f"pred/{name}.zarr", stack.max(axis=0))
     w = root / "threshold-cc"
-    put_array(w / "s.zarr", raw_volume(), io.RAW_KEY)
+    put_array(w / "s.zarr", raw_volume(), RAW_KEY)
     w = root / "predict"
-    put_array(w / "s.zarr", raw_volume(), io.RAW_KEY)
+    put_array(w / "s.zarr", raw_volume(), RAW_KEY)
     save_checkpoint(w / "model.pt")
     w = root / "instances"
     probabilities(w / "probs.zarr")
@@ -522,7 +523,7 @@ def test_workflow_bad_external_prediction(tmp_path: Path) -> None:
         "run": ["tiny"],
         "datasets": {"tiny": {"source": "synthetic", "n_completely": 3, "n_partly": 0,
                               "shape": [24, 48, 48], "seed": 1}},
-        "methods": {name: {"kind": "external", "path": name, "pred_key": io.GT_KEY}
+        "methods": {name: {"kind": "external", "path": name, "pred_key": GT_KEY}
                     for name in ("good", "bad")},
     }  # fmt: skip
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
@@ -538,8 +539,8 @@ def test_workflow_bad_external_prediction(tmp_path: Path) -> None:
     stamps = {p.name: p.stat().st_mtime_ns for p in good.iterdir()}
 
     bad = tmp_path / "bad" / sample.name
-    gt = zarr.open_array(str(bad / io.GT_KEY), mode="r")[...]
-    put_array(bad, -gt.astype(np.int32), io.GT_KEY)
+    gt = zarr.open_array(str(bad / GT_KEY), mode="r")[...]
+    put_array(bad, -gt.astype(np.int32), GT_KEY)
     proc = snakemake(tmp_path, "-k", "--forcerun", targets[1], "--", *targets)
     assert proc.returncode != 0
     error = f"evaluate: error: bad/{sample.name}: negative label id"

@@ -11,7 +11,7 @@ import pytest
 import zarr
 from scipy import ndimage
 
-from fisbe_bench import io
+from fisbe_bench import contract, sample_io
 from fisbe_bench.cli import main
 from fisbe_bench.errors import FisbeError
 from fisbe_bench.methods import colour
@@ -49,10 +49,10 @@ def _crossing() -> tuple[np.ndarray, list[np.ndarray]]:
 
 
 def _write_sample(path: Path, raw: np.ndarray, masks: list[np.ndarray]) -> Path:
-    grey = np.rint(raw * io.RAW_CLIP).astype(np.uint16)
-    io.write_array(path, io.RAW_KEY, grey, chunks=(1, *SHAPE))
+    grey = np.rint(raw * contract.RAW_CLIP).astype(np.uint16)
+    sample_io.write_array(path, contract.RAW_KEY, grey, chunks=(1, *SHAPE))
     gt = np.stack([m.astype(np.uint8) * (i + 1) for i, m in enumerate(masks)])
-    io.write_array(path, io.GT_KEY, gt, chunks=(1, *SHAPE), attrs={"dim_neurons": []})
+    sample_io.write_array(path, contract.GT_KEY, gt, chunks=(1, *SHAPE), attrs={"dim_neurons": []})
     return path
 
 
@@ -130,7 +130,7 @@ def test_predict_writes_channel_stack(tmp_path: Path) -> None:
     raw, masks = _crossing()
     sample = _write_sample(tmp_path / "s.zarr", raw, masks)
     n = colour.predict(sample, tmp_path / "p.zarr", ColourParams())
-    stack = zarr.open_array(str(tmp_path / "p.zarr" / io.PRED_KEY), mode="r")
+    stack = zarr.open_array(str(tmp_path / "p.zarr" / contract.PRED_KEY), mode="r")
     assert n == 2 and stack.shape == (2, *SHAPE)
     assert stack.attrs["method"] == "colour_clustering"
     for index, channel in enumerate(stack[...]):
@@ -141,7 +141,7 @@ def test_predict_writes_channel_stack(tmp_path: Path) -> None:
 def test_read_input_equals_io_read_raw(tmp_path: Path) -> None:
     raw, masks = _crossing()
     sample = _write_sample(tmp_path / "s.zarr", raw * 1.5, masks)  # some values above the clip
-    np.testing.assert_array_equal(colour.read_input(sample), io.read_raw(sample))
+    np.testing.assert_array_equal(colour.read_input(sample), sample_io.read_raw(sample))
 
 
 def test_colour_image_adapter_reads_zyx3_uint8(tmp_path: Path) -> None:
@@ -219,7 +219,7 @@ def test_cli_tune_and_predict(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     predict = ["colour-clustering", "predict", "--raw", str(sample), "--out", str(out)]
     assert main([*predict, "--params", str(params)]) == 0
     assert json.loads(capsys.readouterr().out.splitlines()[-1])["instances"] == 2
-    assert zarr.open_array(str(out / io.PRED_KEY), mode="r").shape == (2, *SHAPE)
+    assert zarr.open_array(str(out / contract.PRED_KEY), mode="r").shape == (2, *SHAPE)
 
 
 def test_cli_bad_input_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

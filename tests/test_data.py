@@ -19,10 +19,10 @@ from typing import BinaryIO
 
 import pytest
 
-from fisbe_bench import data
+from fisbe_bench import download as download_module
 from fisbe_bench.archive import extract
 from fisbe_bench.cli import main
-from fisbe_bench.data import download, read_checksum_table
+from fisbe_bench.download import download, read_checksum_table
 from fisbe_bench.errors import FisbeError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -116,7 +116,7 @@ def server() -> Iterator[FlakyServer]:
 @pytest.fixture
 def archive(server: FlakyServer, monkeypatch: pytest.MonkeyPatch) -> tuple[str, bytes, str]:
     """URL, bytes and md5 of a served zip; small chunks so transfers span many writes."""
-    monkeypatch.setattr(data, "CHUNK_SIZE", 4096)
+    monkeypatch.setattr(download_module, "CHUNK_SIZE", 4096)
     body = make_zip()
     server.files["/files/fisbe_test.zip"] = body
     return server.url("/files/fisbe_test.zip"), body, hashlib.md5(body).hexdigest()
@@ -296,7 +296,7 @@ def test_disk_full_keeps_part_and_resumes(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     url, body, md5 = archive
-    real_write = data._write_chunk
+    real_write = download_module._write_chunk
     calls = []
 
     def fill_disk(handle: BinaryIO, chunk: bytes) -> None:
@@ -305,7 +305,7 @@ def test_disk_full_keeps_part_and_resumes(
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         real_write(handle, chunk)
 
-    monkeypatch.setattr(data, "_write_chunk", fill_disk)
+    monkeypatch.setattr(download_module, "_write_chunk", fill_disk)
     dest = tmp_path / "fisbe.zip"
     part = dest.with_name("fisbe.zip.part")
     with pytest.raises(FisbeError, match="disk full") as caught:
@@ -314,7 +314,7 @@ def test_disk_full_keeps_part_and_resumes(
     assert not dest.exists()
     assert part.read_bytes() == body[:8192]
 
-    monkeypatch.setattr(data, "_write_chunk", real_write)
+    monkeypatch.setattr(download_module, "_write_chunk", real_write)
     fetch(url, dest, md5)
     assert dest.read_bytes() == body and not part.exists()
     assert server.requests[-1] == ("/files/fisbe_test.zip", "bytes=8192-")

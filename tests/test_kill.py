@@ -27,7 +27,7 @@ import torch
 import yaml
 import zarr
 
-from fisbe_bench import io
+from fisbe_bench import contract
 from fisbe_bench.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -259,8 +259,8 @@ def test_kill_snakemake_then_unlock_and_rerun_incomplete(tmp_path: Path) -> None
         raw = next((tmp_path / "resources/tiny").glob(f"*/test/{prediction.name}"))
         direct = tmp_path / "direct" / prediction.name
         assert main(["threshold-cc", "--raw", str(raw), "--out", str(direct)]) == 0
-        got = zarr.open_array(str(prediction / io.PRED_KEY), mode="r")[...]
-        want = zarr.open_array(str(direct / io.PRED_KEY), mode="r")[...]
+        got = zarr.open_array(str(prediction / contract.PRED_KEY), mode="r")[...]
+        want = zarr.open_array(str(direct / contract.PRED_KEY), mode="r")[...]
         np.testing.assert_array_equal(got, want)
     split_file = tmp_path / "resources/tiny/sample_list_per_split.txt"
     argv = ["evaluate", "--gt", str(tmp_path / "resources/tiny"), "--pred"]

@@ -13,8 +13,9 @@ import pytest
 import tifffile
 import zarr
 
-from fisbe_bench import io
+from fisbe_bench import sample_io
 from fisbe_bench.cli import main
+from fisbe_bench.contract import GT_KEY
 from fisbe_bench.errors import FisbeError
 from fisbe_bench.metrics.directories import evaluate_directories, read_split_file
 
@@ -54,12 +55,12 @@ def dataset(tmp_path: Path) -> dict[str, Path]:
     gts = {"c_one": bars(1, 12), "c_two": bars(20), "p_one": bars(3, 24)}
     places = {"c_one": "completely/test", "c_two": "completely/test", "p_one": "partly/test"}
     for name, stack in gts.items():
-        io.write_array(root / places[name] / f"{name}.zarr", io.GT_KEY, stack, (1, 8, 16, 16))
+        sample_io.write_array(root / places[name] / f"{name}.zarr", GT_KEY, stack, (1, 8, 16, 16))
     (root / "completely" / "train").mkdir(parents=True)
-    io.write_array(root / "completely/train/c_train.zarr", io.GT_KEY, bars(5), (1, 8, 16, 16))
+    sample_io.write_array(root / "completely/train/c_train.zarr", GT_KEY, bars(5), (1, 8, 16, 16))
     pred = tmp_path / "pred"
     pred.mkdir()
-    io.write_instances(pred / "c_one.zarr", labels(gts["c_one"]))  # zarr v2 channel stack
+    sample_io.write_instances(pred / "c_one.zarr", labels(gts["c_one"]))  # zarr v2 channel stack
     with h5py.File(pred / "c_two.h5", "w") as handle:
         handle.create_dataset(
             "volumes/instances", data=labels(gts["c_two"]), chunks=(4, 8, 8), compression="gzip"

@@ -11,12 +11,13 @@ import pandas as pd
 import pytest
 
 from fisbe_bench.cli import main
+from fisbe_bench.contract import GT_KEY, RAW_KEY
 from fisbe_bench.errors import FisbeError
-from fisbe_bench.io import GT_KEY, RAW_KEY, write_array, write_instances
 from fisbe_bench.reports import stats
 from fisbe_bench.reports.evaluations import combine_summaries, load_evaluations
 from fisbe_bench.reports.leaderboard import write_leaderboard
 from fisbe_bench.reports.tables import leaderboard_table, markdown_tables
+from fisbe_bench.sample_io import write_array, write_instances
 
 THRESHOLDS = [f"{t / 10:.1f}" for t in range(1, 10)]
 METRICS = ["S", "avF1", "C", "clDice_TP", "tp", "FS", "FM"]

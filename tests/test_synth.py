@@ -17,8 +17,8 @@ from scipy import ndimage
 
 from fisbe_bench import synth
 from fisbe_bench.cli import main
+from fisbe_bench.contract import GT_KEY, RAW_KEY
 from fisbe_bench.errors import FisbeError
-from fisbe_bench.io import GT_KEY, RAW_KEY
 from fisbe_bench.splits import parse_split_file
 
 SHAPE = (32, 64, 64)

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import zarr
 
-from fisbe_bench import io
+from fisbe_bench import contract, sample_io
 from fisbe_bench.cli import main
 from fisbe_bench.methods.threshold_cc import ThresholdParams, predict, segment
 
@@ -18,7 +18,7 @@ def _raw_sample(path: Path) -> np.ndarray:
     raw[0, 2:22, 10:14, 14:30] = 1200  # A grows to 20*4*20 = 1600 voxels
     raw[1, 2:22, 30:34, 30:42] = 900  # tube B: 20*4*12 = 960 voxels, another channel
     raw[2, 5:8, 40:44, 2:6] = 1400  # speck: 48 voxels, removed by the filter
-    io.write_array(path, io.RAW_KEY, raw, chunks=(1, 24, 48, 48))
+    sample_io.write_array(path, contract.RAW_KEY, raw, chunks=(1, 24, 48, 48))
     return raw
 
 
@@ -49,7 +49,7 @@ def test_min_size_is_exclusive_like_the_scorer() -> None:
 def test_predict_writes_channel_stack(tmp_path: Path) -> None:
     _raw_sample(tmp_path / "s.zarr")
     n = predict(tmp_path / "s.zarr", tmp_path / "p.zarr", ThresholdParams())
-    stack = zarr.open_array(str(tmp_path / "p.zarr" / io.PRED_KEY), mode="r")[...]
+    stack = zarr.open_array(str(tmp_path / "p.zarr" / contract.PRED_KEY), mode="r")[...]
     assert n == 2 and stack.shape == (2, 24, 48, 48)
     assert set(np.unique(stack[0])) == {0, 1} and set(np.unique(stack[1])) == {0, 2}
     assert sorted(int((c > 0).sum()) for c in stack) == [960, 1600]

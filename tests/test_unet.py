@@ -10,8 +10,9 @@ import pytest
 import torch
 import zarr
 
-from fisbe_bench import io
+from fisbe_bench import sample_io
 from fisbe_bench.cli import main
+from fisbe_bench.contract import PRED_KEY, RAW_CLIP, RAW_KEY
 from fisbe_bench.inference import predict_array, predict_zarr
 from fisbe_bench.instances import InstanceParams, extract_instances
 from fisbe_bench.models.config import ModelConfig, config_from_dict, load_config
@@ -124,12 +125,12 @@ def test_tiled_inference_equals_whole_volume(tmp_path: Path, batch_norm: bool) -
     tiled = predict_array(model, raw, tile=(28, 28, 28), overlap=(20, 20, 20), margin=margin)
     np.testing.assert_allclose(tiled, whole, atol=1e-5)
     sample = tmp_path / "s.zarr"
-    io.write_array(sample, io.RAW_KEY, (raw * io.RAW_CLIP).astype(np.uint16), (3, 16, 16, 16))
+    sample_io.write_array(sample, RAW_KEY, (raw * RAW_CLIP).astype(np.uint16), (3, 16, 16, 16))
     predict_zarr(model, sample, tmp_path / "p.zarr", (28, 28, 28), (20, 20, 20), margin)
     numinst = zarr.open_array(str(tmp_path / "p.zarr" / "volumes/numinst"), mode="r")
     affinities = zarr.open_array(str(tmp_path / "p.zarr" / "volumes/affinities"), mode="r")
     assert numinst.dtype == np.float16 and affinities.attrs["offsets"] == [list(o) for o in OFFSETS]
-    quantised = predict_array(model, np.round(raw * io.RAW_CLIP) / io.RAW_CLIP)
+    quantised = predict_array(model, np.round(raw * RAW_CLIP) / RAW_CLIP)
     stored = np.concatenate([numinst[...], affinities[...]]).astype(np.float32)
     np.testing.assert_allclose(stored, quantised, atol=2e-3)
 
@@ -242,7 +243,7 @@ def test_cli_train_predict_instances(dataset: Path, tmp_path: Path) -> None:
     predict = ["predict", "--checkpoint", str(run / "best.pt"), "--raw", str(sample)]
     assert main([*predict, "--out", str(probs), "--device", "cpu", "--no-progress"]) == 0
     assert main(["instances", "--probs", str(probs), "--out", str(pred)]) == 0
-    instances = zarr.open_array(str(pred / io.PRED_KEY), mode="r")
+    instances = zarr.open_array(str(pred / PRED_KEY), mode="r")
     assert instances.ndim == 4 and instances.shape[1:] == (32, 64, 64)
     assert main(["predict", "--checkpoint", str(tmp_path / "nope.pt"), "--raw", str(sample),
                  "--out", str(probs), "--device", "cpu"]) == 2  # fmt: skip

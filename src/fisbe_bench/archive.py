@@ -19,11 +19,10 @@ from pathlib import Path, PurePosixPath
 from typing import Literal
 
 from fisbe_bench.atomic import replace_directory
+from fisbe_bench.contract import SETS, SPLITS
 from fisbe_bench.errors import FisbeError
 
 LabelledSet = Literal["completely", "partly"]
-SETS = ("completely", "partly")
-SPLITS = ("train", "val", "test")
 MAX_ROOT_DEPTH = 3
 
 

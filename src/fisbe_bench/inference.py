@@ -23,7 +23,7 @@ import numpy as np
 import torch
 import zarr
 
-from fisbe_bench import io
+from fisbe_bench import contract, sample_io
 from fisbe_bench.atomic import atomic_directory
 from fisbe_bench.errors import FisbeError
 from fisbe_bench.models.config import TrainConfig, config_from_dict
@@ -223,18 +223,17 @@ def predict_zarr(
 ) -> int:
     """Predict one sample zarr into ``out_path`` (atomically); returns the tile count."""
     try:
-        raw = zarr.open_array(str(Path(raw_path) / io.RAW_KEY), mode="r")
+        raw = zarr.open_array(str(Path(raw_path) / contract.RAW_KEY), mode="r")
     except (FileNotFoundError, KeyError) as err:
-        raise FisbeError(f"no array {io.RAW_KEY!r}", raw_path) from err
+        raise FisbeError(f"no array {contract.RAW_KEY!r}", raw_path) from err
     if raw.ndim != 4 or raw.shape[0] != 3:
-        raise FisbeError(f"{io.RAW_KEY} must be (3, Z, Y, X), got {raw.shape}", raw_path)
-    raw = CheckedArray(raw, Path(raw_path) / io.RAW_KEY)
+        raise FisbeError(f"{contract.RAW_KEY} must be (3, Z, Y, X), got {raw.shape}", raw_path)
+    raw = CheckedArray(raw, Path(raw_path) / contract.RAW_KEY)
     shape = raw.shape[1:]
     offsets = [list(o) for o in model.config.offsets]
 
     def read(start: Sequence[int], size: Sequence[int]) -> np.ndarray:
-        crop = read_padded(raw, start, size).astype(np.float32)
-        return np.clip(crop, 0.0, io.RAW_CLIP) / io.RAW_CLIP
+        return contract.normalise_raw(read_padded(raw, start, size))
 
     with atomic_directory(out_path) as tmp:
         group = zarr.open_group(str(tmp), mode="w", zarr_format=2)
@@ -246,7 +245,7 @@ def predict_zarr(
                     shape=(channels, *shape),
                     chunks=(1, *(min(c, s) for c, s in zip(OUT_CHUNKS, shape, strict=True))),
                     dtype=np.float16,
-                    compressors=io.COMPRESSOR,
+                    compressors=sample_io.COMPRESSOR,
                     fill_value=0,
                 )
             )

@@ -25,7 +25,7 @@ import mwatershed
 import numpy as np
 import zarr
 
-from fisbe_bench import io
+from fisbe_bench import sample_io
 from fisbe_bench.atomic import atomic_directory
 from fisbe_bench.errors import FisbeError
 from fisbe_bench.volumes import CheckedArray
@@ -246,7 +246,7 @@ def instances_from_probs(
         params,
     )
     with atomic_directory(out_path) as tmp:
-        return io.write_instances(
+        return sample_io.write_instances(
             tmp, labels, extra_voxels=extra, attrs={"method": "unet_affinity", **asdict(params)}
         )
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-SPLITS = ("train", "val", "test")
-SETS = ("completely", "partly")
+from fisbe_bench.contract import SETS, SPLITS
+
 PREFIX = {"completely": "synth_c", "partly": "synth_p"}
 
 

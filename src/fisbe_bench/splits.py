@@ -14,13 +14,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 from fisbe_bench.atomic import write_text
+from fisbe_bench.contract import SETS, SPLITS
 from fisbe_bench.errors import FisbeError
 
 if TYPE_CHECKING:  # pandas is imported on use: parsing the split file needs only the stdlib
     import pandas as pd
 
-SETS = ("completely", "partly")
-SPLITS = ("train", "val", "test")
 SHEET_COLUMNS = ["sample", "set", "split"]
 
 _SECTION = re.compile(r"\(\s*(\d+)\s*\)\s*samples\s+for\s+flylight\s+(\S+?)\s*:", re.IGNORECASE)
@@ -93,8 +92,8 @@ def parse_split_file(path: str | Path) -> list[SplitEntry]:
     return entries
 
 
-def write_split_file(entries: Iterable[SplitEntry], path: str | Path) -> None:
-    """Write entries in the official split-file format (atomically), grouped by set and split."""
+def split_file_text(entries: Iterable[SplitEntry]) -> str:
+    """Entries in the official split-file format, grouped by set and split (empty sets left out)."""
     entries = list(entries)
     unknown = {(e.set, e.split) for e in entries} - {(s, p) for s in SETS for p in SPLITS}
     if unknown:
@@ -108,12 +107,12 @@ def write_split_file(entries: Iterable[SplitEntry], path: str | Path) -> None:
         for split in SPLITS:
             names = [entry.sample for entry in in_set if entry.split == split]
             blocks.append(f"{split}:\n" + "".join(f"{name}\n" for name in names) + "\n")
-    write_text(path, "".join(blocks))
+    return "".join(blocks)
 
 
-def partly_samples(path: str | Path) -> set[str]:
-    """Names of the partly labelled samples in a split file."""
-    return {entry.sample for entry in parse_split_file(path) if entry.set == "partly"}
+def write_split_file(entries: Iterable[SplitEntry], path: str | Path) -> Path:
+    """Write entries in the official split-file format, atomically; return the path."""
+    return write_text(path, split_file_text(entries))
 
 
 def sample_sheet(entries: Iterable[SplitEntry]) -> pd.DataFrame:

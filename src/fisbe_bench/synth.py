@@ -29,10 +29,12 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage, signal
 
+from fisbe_bench import splits
 from fisbe_bench.atomic import atomic_directory, write_text
+from fisbe_bench.contract import DIM_NEURONS_ATTR, GT_KEY, RAW_KEY, SETS, SPLITS
 from fisbe_bench.errors import FisbeError
-from fisbe_bench.io import GT_KEY, RAW_KEY, write_array
-from fisbe_bench.plan import SETS, SPLITS, SampleSpec, plan_dataset
+from fisbe_bench.plan import SampleSpec, plan_dataset
+from fisbe_bench.sample_io import write_array
 
 __all__ = [
     "SampleSpec",
@@ -48,13 +50,9 @@ __all__ = [
 ]
 
 SPLIT_FILE = "sample_list_per_split.txt"
-SECTION_TITLES = {
-    "completely": "(1) samples for FlyLight completely:",
-    "partly": "(2) samples for FlyLight partly:",
-}
 STALE_NAME = re.compile(r"synth_[cp]\d{3,}\.zarr")
 SET_CODES = {name: code for code, name in enumerate(SETS)}
-MIN_SIZE = 16
+MIN_SHAPE = 16
 MAX_VALUE = 4095
 RAW_CHUNKS = (1, 64, 128, 128)
 GT_CHUNKS = (1, 64, 128, 128)
@@ -376,8 +374,8 @@ def generate_sample(
     ``dim_neurons`` lists the 1-based ids of the faint labelled neurons.
     """
     zyx = tuple(int(s) for s in shape)
-    if len(zyx) != 3 or min(zyx) < MIN_SIZE:
-        raise FisbeError(f"shape must be 3 sizes >= {MIN_SIZE}, got {tuple(shape)}")
+    if len(zyx) != 3 or min(zyx) < MIN_SHAPE:
+        raise FisbeError(f"shape must be 3 sizes >= {MIN_SHAPE}, got {tuple(shape)}")
     if seed < 0:
         raise FisbeError(f"seed must be >= 0, got {seed}")
     rng = np.random.default_rng(np.random.SeedSequence([seed, SET_CODES[spec.set], spec.index]))
@@ -419,27 +417,18 @@ def write_sample(out: str | Path, spec: SampleSpec, shape: Sequence[int], seed: 
     path = sample_path(out, spec)
     with atomic_directory(path) as tmp:
         write_array(tmp, RAW_KEY, raw, RAW_CHUNKS)
-        write_array(tmp, GT_KEY, gt, GT_CHUNKS, attrs={"dim_neurons": dim_neurons})
+        write_array(tmp, GT_KEY, gt, GT_CHUNKS, attrs={DIM_NEURONS_ATTR: dim_neurons})
     return path
 
 
 def split_file_text(plan: Iterable[SampleSpec]) -> str:
     """The official split-file text for a plan (sections, headers, blank lines as FISBe)."""
-    plan = list(plan)
-    lines: list[str] = []
-    for set_name in SETS:
-        lines += [SECTION_TITLES[set_name], ""]
-        for split in SPLITS:
-            lines.append(f"{split}:")
-            lines += [s.name for s in plan if s.set == set_name and s.split == split]
-            lines.append("")
-    return "\n".join(lines) + "\n"
+    return splits.split_file_text(splits.SplitEntry(s.name, s.set, s.split) for s in plan)
 
 
 def write_split_file(out: str | Path, n_completely: int, n_partly: int) -> Path:
     """Write ``out/sample_list_per_split.txt`` atomically; return its path."""
-    text = split_file_text(plan_dataset(n_completely, n_partly))
-    return write_text(Path(out) / SPLIT_FILE, text)
+    return write_text(Path(out) / SPLIT_FILE, split_file_text(plan_dataset(n_completely, n_partly)))
 
 
 def _check(n_completely: int, n_partly: int, shape: Sequence[int], seed: int, jobs: int) -> None:
@@ -447,8 +436,8 @@ def _check(n_completely: int, n_partly: int, shape: Sequence[int], seed: int, jo
         raise FisbeError(f"sample counts must be >= 0, got {n_completely} and {n_partly}")
     if n_completely + n_partly == 0:
         raise FisbeError("nothing to generate: both sample counts are 0")
-    if len(shape) != 3 or min(shape) < MIN_SIZE:
-        raise FisbeError(f"shape must be 3 sizes (Z Y X) >= {MIN_SIZE}, got {tuple(shape)}")
+    if len(shape) != 3 or min(shape) < MIN_SHAPE:
+        raise FisbeError(f"shape must be 3 sizes (Z Y X) >= {MIN_SHAPE}, got {tuple(shape)}")
     if seed < 0:
         raise FisbeError(f"seed must be >= 0, got {seed}")
     if jobs < 1:

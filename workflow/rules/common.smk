@@ -9,6 +9,7 @@ min_version("9.0")
 REPO = Path(workflow.basedir)
 sys.path.insert(0, str(REPO / "src"))
 
+from fisbe_bench.download import read_checksum_table  # noqa: E402  (stdlib only)
 from fisbe_bench.plan import plan_dataset  # noqa: E402  (stdlib only)
 
 validate(config, "../schemas/config.schema.yaml")
@@ -112,10 +113,8 @@ wildcard_constraints:
 
 
 def checksum_table(dataset):
-    """Committed checksum table of a Zenodo dataset: file name -> row (url, size, md5)."""
-    with open(repo_path(DATASETS[dataset]["checksums"])) as handle:
-        rows = [line for line in handle if line.strip() and not line.startswith("#")]
-    return {row["name"]: row for row in csv.DictReader(rows, delimiter="\t")}
+    """Committed checksum table of a Zenodo dataset: file name -> entry (url, size, md5)."""
+    return read_checksum_table(repo_path(DATASETS[dataset]["checksums"]))
 
 
 def download_files(dataset):

@@ -21,8 +21,8 @@ rule synth_dataset:
 for _dataset in datasets_from("zenodo"):
     _table = checksum_table(_dataset)
     for _role, _file in download_files(_dataset).items():
-        _entry = _table.get(_file, {})
-        _md5 = _entry.get("md5") or None
+        _entry = _table.get(_file)
+        _md5 = _entry.md5 if _entry else None
         _out = f"resources/{_dataset}/downloads/{_file}"
 
         rule:
@@ -37,7 +37,7 @@ for _dataset in datasets_from("zenodo"):
             conda:
                 "../envs/data.yaml"
             params:
-                url=_entry.get("url", ""),
+                url=_entry.url if _entry else "",
                 md5=_md5,
                 allow_unknown=DATASETS[_dataset]["allow_unknown_checksum"],
             script:

@@ -1,6 +1,6 @@
 """Snakemake adapter: resumable, checksum-verified download of one Zenodo file."""
 
-from fisbe_bench.data import download
+from fisbe_bench.download import download
 from fisbe_bench.snakemake_adapter import run_step
 
 run_step(

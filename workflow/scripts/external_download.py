@@ -1,6 +1,6 @@
 """Snakemake adapter: resumable, checksum-verified download of an external method's archive."""
 
-from fisbe_bench.data import download
+from fisbe_bench.download import download
 from fisbe_bench.snakemake_adapter import run_step
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ clean-up (a second mutex watershed over close clusters of agreeing colour) -> in
 is unmixed by non-negative least squares over the nearby instance colours, and a voxel is
 added to every instance with a large share.
 
-Input is the raw (3, Z, Y, X) volume normalised by clip(0, 1500)/1500 (``io.read_raw``) or a
+Input is the raw (3, Z, Y, X) volume normalised by clip(0, 1500)/1500 (``sample_io.read_raw``) or a
 (Z, Y, X, 3) uint8 colour image (``read_colour_image``).
 """
 
@@ -34,11 +34,10 @@ from scipy.optimize import nnls
 from scipy.spatial import cKDTree
 from skimage.segmentation import watershed
 
-from fisbe_bench import io
+from fisbe_bench import contract, sample_io
 from fisbe_bench.atomic import atomic_directory, write_text
 from fisbe_bench.errors import FisbeError
 
-MIN_SIZE = 800  # the FISBe scorer removes instances of <= 800 voxels anyway
 METHOD = "colour_clustering"
 COLOUR_KEY = "volumes/gmm_image"  # the denoised colour image of Duan et al.'s predictions
 _HDF5 = {".hdf", ".h5", ".hdf5"}
@@ -63,7 +62,7 @@ class ColourParams:
     near_attraction: float = 0.5  # weight of attractive links between non-touching supervoxels
     merge_gap: float = 20.0  # clean-up: clusters with supervoxels this close ...
     merge_distance: float = 0.2  # ... and mean colours this close are merged
-    min_size: int = MIN_SIZE  # instances of at most this many voxels are removed
+    min_size: int = contract.MIN_SIZE  # instances of at most this many voxels are removed
     unmix: bool = True  # overlap step: add crossing voxels to every instance with a share
     unmix_share: float = 0.35  # share of a voxel's colour an instance needs to claim it
 
@@ -129,15 +128,15 @@ def colour_image_to_raw(image: np.ndarray, source: str | Path | None = None) -> 
     return out
 
 
-def read_input(path: str | Path, key: str = io.RAW_KEY) -> np.ndarray:
-    """(3, Z, Y, X) float32 input: ``volumes/raw`` as ``io.read_raw`` gives it, or a colour image.
+def read_input(path: str | Path, key: str = contract.RAW_KEY) -> np.ndarray:
+    """(3, Z, Y, X) float32 input: ``volumes/raw`` as ``sample_io.read_raw`` gives it, or colour.
 
     A sample zarr is read as ``volumes/raw`` (``key``); an HDF5 file or another ``key`` is read
     as a (Z, Y, X, 3) colour image (``volumes/gmm_image`` by default for HDF5).
     """
     path = Path(path)
-    if path.suffix in _HDF5 or key != io.RAW_KEY:
-        return read_colour_image(path, COLOUR_KEY if key == io.RAW_KEY else key)
+    if path.suffix in _HDF5 or key != contract.RAW_KEY:
+        return read_colour_image(path, COLOUR_KEY if key == contract.RAW_KEY else key)
     import zarr
 
     try:
@@ -146,11 +145,9 @@ def read_input(path: str | Path, key: str = io.RAW_KEY) -> np.ndarray:
         raise FisbeError(f"no array {key!r}", path) from err
     if stored.ndim != 4 or stored.shape[0] != 3:
         raise FisbeError(f"{key} must be (3, Z, Y, X), got shape {stored.shape}", path)
-    raw = np.empty(stored.shape, np.float32)  # io.read_raw's values, one channel at a time
+    raw = np.empty(stored.shape, np.float32)  # sample_io.read_raw's values, one channel at a time
     for channel, volume in enumerate(raw):
-        volume[...] = stored[channel]
-        np.clip(volume, 0.0, io.RAW_CLIP, out=volume)
-        volume /= io.RAW_CLIP
+        volume[...] = contract.normalise_raw(stored[channel])
     return raw
 
 
@@ -345,7 +342,7 @@ def _instances(labels: np.ndarray, min_size: int) -> np.ndarray:
     if len(small):
         labels = fastremap.mask(labels, small.tolist(), in_place=True)
     labels, _ = fastremap.renumber(labels, in_place=True)
-    return labels.astype(io.instance_dtype(int(labels.max(initial=0))), copy=False)
+    return labels.astype(sample_io.instance_dtype(int(labels.max(initial=0))), copy=False)
 
 
 def unmix_overlaps(
@@ -363,7 +360,7 @@ def unmix_overlaps(
     if n == 0:
         return {}
     box = _bounding_box(foreground)
-    crop = labels[box].astype(io.instance_dtype(n + 1), copy=False)
+    crop = labels[box].astype(sample_io.instance_dtype(n + 1), copy=False)
     offset = np.array([s.start for s in box])
     high = ndimage.maximum_filter(crop, size=window)
     low = ndimage.minimum_filter(np.where(crop > 0, crop, crop.dtype.type(n + 1)), size=window)
@@ -437,12 +434,12 @@ def predict(
     raw_path: str | Path,
     out_path: str | Path,
     params: ColourParams,
-    key: str = io.RAW_KEY,
+    key: str = contract.RAW_KEY,
 ) -> int:
     """Segment one sample and write ``volumes/instances`` atomically; returns #instances."""
     labels, extra = segment(read_input(raw_path, key), params)
     with atomic_directory(out_path) as tmp:
-        return io.write_instances(
+        return sample_io.write_instances(
             tmp, labels, extra_voxels=extra, attrs={"method": METHOD, **asdict(params)}
         )
 
@@ -496,7 +493,7 @@ def _score_sample(sample: TuneSample, candidates: list[ColourParams]) -> list[An
 
     from fisbe_bench.metrics import evaluate_sample
 
-    gt = zarr.open_array(str(Path(sample.gt_path) / io.GT_KEY), mode="r")[...]
+    gt = zarr.open_array(str(Path(sample.gt_path) / contract.GT_KEY), mode="r")[...]
     results: list[Any] = [None] * len(candidates)
     groups: dict[tuple, list[int]] = {}
     for index, params in enumerate(candidates):

@@ -15,7 +15,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from fisbe_bench import io
+from fisbe_bench import contract
 from fisbe_bench.errors import FisbeError
 from fisbe_bench.methods import colour
 
@@ -60,7 +60,7 @@ def tune_to_file(
     grid_path: str | Path,
     out: str | Path,
     jobs: int = 1,
-    min_size: int = colour.MIN_SIZE,
+    min_size: int = contract.MIN_SIZE,
 ) -> colour.ColourParams:
     """Tune on one split of a sample table and write the chosen parameters to ``out``."""
     grid = read_grid(grid_path)
@@ -75,7 +75,7 @@ def predict_to_file(
     raw_path: str | Path,
     out_path: str | Path,
     params_path: str | Path | None = None,
-    key: str = io.RAW_KEY,
+    key: str = contract.RAW_KEY,
 ) -> int:
     """Segment one sample with the parameters in ``params_path`` (default: built-in)."""
     params = colour.read_params(params_path) if params_path else colour.ColourParams()
@@ -91,10 +91,10 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     tune.add_argument("--grid", required=True, type=Path, help="grid YAML: name -> values")
     tune.add_argument("--out", required=True, type=Path, help="parameter JSON to write")
     tune.add_argument("--jobs", type=int, default=1, help="samples processed in parallel")
-    tune.add_argument("--min-size", type=int, default=colour.MIN_SIZE, help="instance filter")
+    tune.add_argument("--min-size", type=int, default=contract.MIN_SIZE, help="instance filter")
     predict = sub.add_parser("predict", help="segment one sample")
     predict.add_argument("--raw", required=True, type=Path, help="sample zarr (or colour HDF5)")
-    predict.add_argument("--key", default=io.RAW_KEY, help="input array inside --raw")
+    predict.add_argument("--key", default=contract.RAW_KEY, help="input array inside --raw")
     predict.add_argument("--params", type=Path, help="parameter JSON (default: built-in)")
     predict.add_argument("--out", required=True, type=Path, help="prediction zarr to write")
 

@@ -16,11 +16,10 @@ import numpy as np
 import zarr
 from skimage.filters import threshold_otsu
 
-from fisbe_bench import io
+from fisbe_bench import contract, sample_io
 from fisbe_bench.atomic import atomic_directory
+from fisbe_bench.contract import RAW_CLIP, RAW_KEY
 from fisbe_bench.errors import FisbeError
-
-MIN_SIZE = 800  # the FISBe scorer removes instances of <= 800 voxels anyway
 
 
 @dataclass(frozen=True)
@@ -29,10 +28,10 @@ class ThresholdParams:
 
     threshold: float = 0.2
     otsu: bool = False
-    min_size: int = MIN_SIZE
+    min_size: int = contract.MIN_SIZE
 
 
-def max_channel(raw_path: str | Path, key: str = io.RAW_KEY) -> np.ndarray:
+def max_channel(raw_path: str | Path, key: str = RAW_KEY) -> np.ndarray:
     """Voxel-wise maximum over the colour channels, read one channel at a time (uint16).
 
     Every problem with the input (missing, corrupt, wrong shape or dtype, NaN) is a
@@ -64,7 +63,7 @@ def segment(brightest: np.ndarray, params: ThresholdParams) -> np.ndarray:
     if params.otsu:
         cut = threshold_otsu(brightest[:: max(1, brightest.shape[0] // 32)])
     else:
-        cut = params.threshold * io.RAW_CLIP
+        cut = params.threshold * RAW_CLIP
     labels = cc3d.connected_components(brightest > cut, connectivity=26)
     labels = cc3d.dust(labels, threshold=params.min_size + 1, connectivity=26)
     labels, _ = cc3d.connected_components(labels > 0, connectivity=26, return_N=True)
@@ -75,7 +74,9 @@ def predict(raw_path: str | Path, out_path: str | Path, params: ThresholdParams)
     """Segment one sample and write ``volumes/instances`` atomically; returns #instances."""
     labels = segment(max_channel(raw_path), params)
     with atomic_directory(out_path) as tmp:
-        return io.write_instances(tmp, labels, attrs={"method": "threshold_cc", **asdict(params)})
+        return sample_io.write_instances(
+            tmp, labels, attrs={"method": "threshold_cc", **asdict(params)}
+        )
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
@@ -84,7 +85,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, type=Path, help="prediction zarr to write")
     parser.add_argument("--threshold", type=float, default=ThresholdParams.threshold)
     parser.add_argument("--otsu", action="store_true", help="Otsu threshold instead")
-    parser.add_argument("--min-size", type=int, default=MIN_SIZE)
+    parser.add_argument("--min-size", type=int, default=contract.MIN_SIZE)
 
 
 def run(args: argparse.Namespace) -> int:

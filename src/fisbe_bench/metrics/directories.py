@@ -11,6 +11,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from fisbe_bench.contract import SETS, SPLITS
 from fisbe_bench.errors import FisbeError
 from fisbe_bench.metrics.aggregate import (
     F1_KEYS,
@@ -19,47 +20,22 @@ from fisbe_bench.metrics.aggregate import (
     combine,
 )
 from fisbe_bench.metrics.evaluate import evaluate_sample
+from fisbe_bench.splits import parse_split_file
 from fisbe_bench.volumes import VOLUME_SUFFIXES, open_volume
 
 logger = logging.getLogger(__name__)
 
-SPLITS = ("train", "val", "test")
-SETS = ("completely", "partly")
 PER_SAMPLE_METRICS = ("S", "avF1", "C", "clDice_TP", "tp", "FS", "FM", "num_gt", "num_pred")
 
 
 def read_split_file(path: str | Path) -> tuple[set[str], dict[str, set[str]]]:
-    """Parse an official FISBe split file.
-
-    Returns the samples of section "(2) samples for FlyLight partly" and, per split
-    (train/val/test), the samples listed under it in either section.
-    """
-    path = Path(path)
-    try:
-        lines = path.read_text().splitlines()
-    except (OSError, UnicodeDecodeError) as err:
-        raise FisbeError(f"cannot read split file: {err}", path) from err
+    """The partly labelled samples of an official split file and, per split, its samples."""
     partly: set[str] = set()
     per_split: dict[str, set[str]] = {name: set() for name in SPLITS}
-    section = split = None
-    for raw in lines:
-        line = raw.strip()
-        if not line:
-            continue
-        lowered = line.lower()
-        if lowered.startswith("(") and "samples for" in lowered:
-            section = "partly" if "partly" in lowered else "completely"
-            split = None
-        elif line.endswith(":") and line[:-1].strip().lower() in SPLITS:
-            split = line[:-1].strip().lower()
-        elif section is None or split is None:
-            raise FisbeError(f"unexpected line {line!r} (not in the official format)", path)
-        else:
-            per_split[split].add(line)
-            if section == "partly":
-                partly.add(line)
-    if not any(per_split.values()):
-        raise FisbeError("no samples listed (not an official split file?)", path)
+    for entry in parse_split_file(path):
+        per_split[entry.split].add(entry.sample)
+        if entry.set == "partly":
+            partly.add(entry.sample)
     return partly, per_split
 
 

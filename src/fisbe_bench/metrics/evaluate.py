@@ -7,10 +7,10 @@ from typing import Any
 
 import numpy as np
 
+from fisbe_bench.contract import MIN_SIZE
 from fisbe_bench.metrics import match
 from fisbe_bench.metrics.aggregate import SampleResult, threshold_key
 from fisbe_bench.metrics.localize import (
-    MIN_SIZE,
     Localization,
     collect_instances,
     localize,

@@ -28,7 +28,6 @@ from fisbe_bench.volumes import Volume, label_values
 
 logger = logging.getLogger(__name__)
 
-MIN_SIZE = 800
 Window = tuple[slice, slice, slice]
 
 

@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import zarr
 
-from fisbe_bench import io
+from fisbe_bench import contract
+from fisbe_bench.contract import GT_KEY, RAW_KEY
 from fisbe_bench.errors import FisbeError
 from fisbe_bench.models.targets import (
     affinity_target,
@@ -49,10 +50,10 @@ def index_sample(path: str | Path, seed: int = 0, slab: int = 32) -> SampleIndex
     """Find foreground and overlap voxels of one sample, reading the GT in z-slabs."""
     path = Path(path)
     try:
-        gt = zarr.open_array(str(path / io.GT_KEY), mode="r")
-        raw = zarr.open_array(str(path / io.RAW_KEY), mode="r")
+        gt = zarr.open_array(str(path / GT_KEY), mode="r")
+        raw = zarr.open_array(str(path / RAW_KEY), mode="r")
     except (FileNotFoundError, KeyError) as err:
-        raise FisbeError(f"not a FISBe sample (needs {io.RAW_KEY} and {io.GT_KEY})", path) from err
+        raise FisbeError(f"not a FISBe sample (needs {RAW_KEY} and {GT_KEY})", path) from err
     if gt.ndim != 4 or raw.ndim != 4 or gt.shape[1:] != raw.shape[1:]:
         raise FisbeError(f"GT {gt.shape} and raw {raw.shape} must be (N|C, Z, Y, X)", path)
     rng = np.random.default_rng(seed)
@@ -128,8 +129,8 @@ class CropDataset:
     def _open(self, path: Path) -> tuple[zarr.Array, zarr.Array]:
         if path not in self._arrays:
             self._arrays[path] = (
-                zarr.open_array(str(path / io.RAW_KEY), mode="r"),
-                zarr.open_array(str(path / io.GT_KEY), mode="r"),
+                zarr.open_array(str(path / RAW_KEY), mode="r"),
+                zarr.open_array(str(path / GT_KEY), mode="r"),
             )
         return self._arrays[path]
 
@@ -156,8 +157,7 @@ class CropDataset:
         raw_array, gt_array = self._open(sample.path)
         start = self._start(sample, rng)
         m = self.margin
-        raw = read_padded(raw_array, start, self.crop).astype(np.float32)
-        raw = np.clip(raw, 0.0, io.RAW_CLIP) / io.RAW_CLIP
+        raw = contract.normalise_raw(read_padded(raw_array, start, self.crop))
         padded_start = [s - m for s in start]
         padded_size = [c + 2 * m for c in self.crop]
         bits = pack_membership(read_padded(gt_array, padded_start, padded_size))

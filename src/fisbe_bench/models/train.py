@@ -23,7 +23,7 @@ import numpy as np
 import torch
 import zarr
 
-from fisbe_bench import io
+from fisbe_bench import contract
 from fisbe_bench.atomic import write_bytes
 from fisbe_bench.errors import FisbeError
 from fisbe_bench.inference import autocast, predict_zarr, resolve_device
@@ -132,8 +132,8 @@ def validate(
             probs, pred = workdir / "probs.zarr", workdir / "pred.zarr"
             predict_zarr(model, path, probs, config.tile, config.overlap, bf16=config.bf16)
             instances_from_probs(probs, pred, InstanceParams())
-            gt = zarr.open_array(str(path / io.GT_KEY), mode="r")
-            instances = zarr.open_array(str(pred / io.PRED_KEY), mode="r")
+            gt = zarr.open_array(str(path / contract.GT_KEY), mode="r")
+            instances = zarr.open_array(str(pred / contract.PRED_KEY), mode="r")
             results.append(evaluate_sample(gt, instances, partly=set_name == "partly"))
     finally:
         model.train(was_training)

@@ -18,11 +18,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from fisbe_bench import contract
 from fisbe_bench.atomic import write_text
 from fisbe_bench.errors import FisbeError
 
-SETS = ("completely", "partly", "combined")
-LABELLED_SETS = ("completely", "partly")
+LABELLED_SETS = contract.SETS
+SETS = (*LABELLED_SETS, "combined")
 METRICS = ("S", "avF1", "C", "clDice_TP", "tp", "FS", "FM")
 COUNTS = ("num_gt", "num_pred", "num_images")
 COVERAGE_COLUMNS = ("gt_coverage", "per_gt_coverage", "coverage", "coverages")

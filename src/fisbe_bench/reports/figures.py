@@ -32,8 +32,8 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from fisbe_bench.atomic import write_bytes
+from fisbe_bench.contract import GT_KEY, PRED_KEY, RAW_KEY, normalise_raw
 from fisbe_bench.errors import FisbeError
-from fisbe_bench.io import GT_KEY, PRED_KEY, RAW_CLIP, RAW_KEY
 from fisbe_bench.reports.evaluations import (
     LABELLED_SETS,
     SETS,
@@ -232,7 +232,7 @@ def raw_projection(array: zarr.Array) -> np.ndarray:
         for _, y0, block in channel_tiles(array, channels):
             rows = mip[channels.start : channels.stop, y0 : y0 + block.shape[2]]
             np.maximum(rows, block.max(axis=1), out=rows)
-    return np.moveaxis(np.clip(mip.astype(np.float32), 0, RAW_CLIP) / RAW_CLIP, 0, -1)
+    return np.moveaxis(normalise_raw(mip), 0, -1)
 
 
 def project_instances(

@@ -1,8 +1,6 @@
-"""Volume I/O in the FISBe layout (zarr v2 groups, blosc-zstd chunks).
+"""Writing and reading sample zarr groups in the FISBe layout (zarr v2, blosc-zstd chunks).
 
-Layout of a sample ``<name>.zarr``: ``volumes/raw`` (3, Z, Y, X) uint16 12-bit,
-``volumes/gt_instances`` (N, Z, Y, X) uint8 with channel i holding i+1 and attribute
-``dim_neurons``; methods write ``volumes/instances`` in the same channel-stack layout.
+The keys, layout and normalisation are the data contract of :mod:`fisbe_bench.contract`.
 """
 
 from __future__ import annotations
@@ -15,10 +13,8 @@ import numpy as np
 import zarr
 from scipy import ndimage
 
-RAW_KEY = "volumes/raw"
-GT_KEY = "volumes/gt_instances"
-PRED_KEY = "volumes/instances"
-RAW_CLIP = 1500.0
+from fisbe_bench.contract import PRED_KEY, RAW_KEY, normalise_raw
+
 COMPRESSOR = numcodecs.Blosc(cname="zstd", clevel=3, shuffle=numcodecs.Blosc.BITSHUFFLE)
 
 
@@ -48,8 +44,7 @@ def write_array(
 
 def read_raw(path: str | Path, key: str = RAW_KEY) -> np.ndarray:
     """Read a raw (C, Z, Y, X) volume as float32 normalised by clip(0, 1500) / 1500."""
-    raw = zarr.open_array(str(Path(path) / key), mode="r")[...]
-    return np.clip(raw.astype(np.float32), 0.0, RAW_CLIP) / RAW_CLIP
+    return normalise_raw(zarr.open_array(str(Path(path) / key), mode="r")[...])
 
 
 def instance_dtype(n_instances: int) -> np.dtype:

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 import zarr
 
-from fisbe_bench import io
+from fisbe_bench import sample_io
 from fisbe_bench.atomic import atomic_directory
 from fisbe_bench.cli import COMMANDS, main
+from fisbe_bench.contract import PRED_KEY, RAW_KEY
 from fisbe_bench.errors import FisbeError
 from fisbe_bench.plan import plan_dataset, split_counts
 from fisbe_bench.snakemake_adapter import evaluation_dirs, run_step
@@ -21,8 +22,10 @@ def test_write_instances_channel_layout_and_overlaps(tmp_path: Path) -> None:
     labels = np.zeros((6, 12, 12), np.uint32)
     labels[1:3, 1:4, 1:4] = 1
     labels[3:5, 6:9, 6:9] = 2
-    n = io.write_instances(tmp_path / "p.zarr", labels, extra_voxels={1: np.array([[3, 6, 6]])})
-    stack = zarr.open_array(str(tmp_path / "p.zarr" / io.PRED_KEY), mode="r")
+    n = sample_io.write_instances(
+        tmp_path / "p.zarr", labels, extra_voxels={1: np.array([[3, 6, 6]])}
+    )
+    stack = zarr.open_array(str(tmp_path / "p.zarr" / PRED_KEY), mode="r")
     assert n == 2 and stack.shape == (2, 6, 12, 12) and stack.dtype == np.uint8
     assert stack.metadata.zarr_format == 2
     data = stack[...]
@@ -32,10 +35,10 @@ def test_write_instances_channel_layout_and_overlaps(tmp_path: Path) -> None:
 
 
 def test_write_instances_empty_and_wide_ids(tmp_path: Path) -> None:
-    assert io.write_instances(tmp_path / "e.zarr", np.zeros((4, 4, 4), np.uint8)) == 0
-    assert zarr.open_array(str(tmp_path / "e.zarr" / io.PRED_KEY)).shape == (0, 4, 4, 4)
-    assert io.instance_dtype(255) == np.uint8 and io.instance_dtype(256) == np.uint16
-    assert io.instance_dtype(70000) == np.uint32
+    assert sample_io.write_instances(tmp_path / "e.zarr", np.zeros((4, 4, 4), np.uint8)) == 0
+    assert zarr.open_array(str(tmp_path / "e.zarr" / PRED_KEY)).shape == (0, 4, 4, 4)
+    assert sample_io.instance_dtype(255) == np.uint8 and sample_io.instance_dtype(256) == np.uint16
+    assert sample_io.instance_dtype(70000) == np.uint32
 
 
 def test_atomic_directory_keeps_old_result_on_failure(tmp_path: Path) -> None:
@@ -57,8 +60,8 @@ def test_atomic_directory_keeps_old_result_on_failure(tmp_path: Path) -> None:
 
 def test_read_raw_normalises(tmp_path: Path) -> None:
     raw = np.array([0, 750, 1500, 4095], np.uint16).reshape(1, 1, 2, 2)
-    io.write_array(tmp_path / "s.zarr", io.RAW_KEY, raw, chunks=(1, 1, 2, 2))
-    assert io.read_raw(tmp_path / "s.zarr").ravel().tolist() == [0.0, 0.5, 1.0, 1.0]
+    sample_io.write_array(tmp_path / "s.zarr", RAW_KEY, raw, chunks=(1, 1, 2, 2))
+    assert sample_io.read_raw(tmp_path / "s.zarr").ravel().tolist() == [0.0, 0.5, 1.0, 1.0]
 
 
 def test_plan_is_deterministic_and_keeps_val_and_test() -> None:

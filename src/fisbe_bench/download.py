@@ -1,5 +1,7 @@
 """Resumable, checksum-verified HTTP downloads (stdlib ``urllib``), and the checksum table.
 
+Importable with the standard library alone (the Snakefile reads the checksum table).
+
 Bytes go to ``<dest>.part`` first; an interrupted transfer resumes from there with a
 ``Range`` request. Only a file whose checksum matches is moved to ``dest``, so a
 partial or corrupt download never sits where a complete one is expected.
@@ -22,8 +24,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Literal
-
-from tqdm import tqdm
 
 from fisbe_bench import __version__
 from fisbe_bench.errors import FisbeError
@@ -186,6 +186,8 @@ def _size(path: Path) -> int:
 
 def _fetch(url: str, part: Path, *, timeout: float, progress: bool, dest: Path) -> None:
     """One attempt: append the rest of ``url`` to ``part``; raise ``_Retry`` if transient."""
+    from tqdm import tqdm  # imported on use: the Snakefile reads the checksum table stdlib-only
+
     offset = _size(part)
     headers = {"User-Agent": f"fisbe-bench/{__version__}", "Accept-Encoding": "identity"}
     if offset:
