@@ -8,7 +8,7 @@ CORES ?= 2
 TORCH ?= torch==2.13.0
 DATASET ?= synthetic
 
-.PHONY: setup demo report test lint dryrun-fisbe lock clean
+.PHONY: setup demo report test test-fast lint dryrun-fisbe lock clean
 
 setup: $(VENV)/.installed
 
@@ -32,6 +32,7 @@ lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/snakefmt --check Snakefile workflow/rules
+	$(VENV)/bin/mypy
 	$(SNAKEMAKE) --lint
 
 dryrun-fisbe: setup
@@ -39,6 +40,10 @@ dryrun-fisbe: setup
 
 test: lint dryrun-fisbe
 	$(VENV)/bin/pytest
+
+# The quick subset: no workflow runs, no large volumes, no cluster, no browser.
+test-fast: setup
+	$(VENV)/bin/pytest -m "not slow and not slurm and not browser"
 
 # Needs conda and the conda-forge channel (not reachable from CI): writes
 # workflow/envs/<env>.linux-64.pin.txt, which `--use-conda` then installs exactly.

@@ -30,7 +30,7 @@ import numpy as np
 from fisbe_bench.contract import GT_KEY, RAW_CLIP, RAW_KEY, normalise_raw
 
 REPO = Path(__file__).resolve().parents[1]
-FIXTURES = REPO.parent / "shared" / "fixtures" / "fisbe-real"
+FIXTURES = REPO / "tests" / "data" / "fisbe-real"
 REAL = {  # sample -> (partly labelled, published S of Duan et al.)
     "R14A02-20180905_65_A6": (False, 0.3656731),
     "VT011145-20171222_63_I2": (True, 0.2217849),
@@ -58,7 +58,9 @@ def synthetic(args: argparse.Namespace) -> dict[str, Any]:
     import zarr
 
     from fisbe_bench import synth
-    from fisbe_bench.methods import colour, colour_cli, threshold_cc
+    from fisbe_bench.methods import colour_clustering as colour
+    from fisbe_bench.methods import threshold_cc
+    from fisbe_bench.methods.colour_clustering.tuning import TuneSample, read_grid
     from fisbe_bench.metrics import evaluate_sample
     from fisbe_bench.splits import parse_split_file
 
@@ -70,10 +72,10 @@ def synthetic(args: argparse.Namespace) -> dict[str, Any]:
     def path(entry: Any) -> Path:
         return data / entry.set / entry.split / f"{entry.sample}.zarr"
 
-    val = [colour.TuneSample(str(path(e)), str(path(e)), e.set == "partly") for e in entries]
+    val = [TuneSample(str(path(e)), str(path(e)), e.set == "partly") for e in entries]
     val = [s for s, e in zip(val, entries, strict=True) if e.split == "val"]
     start = time.perf_counter()
-    best, table = colour.tune(val, colour_cli.read_grid(args.grid), jobs=args.jobs)
+    best, table = colour.tune(val, read_grid(args.grid), jobs=args.jobs)
     tune_s = time.perf_counter() - start
     out = Path(args.out)
     colour.write_params(out / "params.json", best, table, split="val", S=max(r["S"] for r in table))
@@ -86,9 +88,7 @@ def synthetic(args: argparse.Namespace) -> dict[str, Any]:
         labels, extra = colour.segment(colour.read_input(path(entry)), best)
         seconds.append(time.perf_counter() - start)
         pred = colour.instance_stack(labels, extra)
-        b0 = threshold_cc.segment(
-            threshold_cc.max_channel(path(entry)), threshold_cc.ThresholdParams()
-        )
+        b0 = threshold_cc.segment(threshold_cc.max_channel(path(entry)), threshold_cc.Params())
         for method, prediction in (("colour_clustering", pred), ("threshold_cc", b0)):
             result = evaluate_sample(gt, prediction, partly=partly)
             scores[method].setdefault(entry.set, []).append(result)
@@ -149,10 +149,10 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     import zarr
 
     from fisbe_bench import sample_io
-    from fisbe_bench.methods import colour
+    from fisbe_bench.methods import colour_clustering as colour
     from fisbe_bench.metrics import evaluate_sample
 
-    params = colour.read_params(args.params) if args.params else colour.ColourParams()
+    params = colour.read_params(args.params) if args.params else colour.Params()
     wall, cpu = time.perf_counter(), time.process_time()
     raw = colour.read_input(args.input)
     report: dict[str, Any] = {
@@ -184,16 +184,16 @@ def _timed_segment(
     raw: np.ndarray, params: Any
 ) -> tuple[dict[str, Any], np.ndarray, dict[int, np.ndarray]]:
     """Run the pipeline stage by stage; seconds per stage and the prediction."""
-    from fisbe_bench.methods import colour
+    from fisbe_bench.methods.colour_clustering.foreground import denoise_and_foreground
+    from fisbe_bench.methods.colour_clustering.pipeline import finish
+    from fisbe_bench.methods.colour_clustering.supervoxels import supervoxels
 
     stages: dict[str, Any] = {
-        "denoise_foreground": lambda: colour.denoise_and_foreground(
+        "denoise_foreground": lambda: denoise_and_foreground(
             raw, params.sigma, params.threshold, params.relative, params.background_window
         ),
-        "supervoxels": lambda: colour.supervoxels(
-            raw, out["denoise_foreground"], params.seed_spacing
-        ),
-        "graph_cleanup_overlaps": lambda: colour.finish(out["supervoxels"], raw, params),
+        "supervoxels": lambda: supervoxels(raw, out["denoise_foreground"], params.seed_spacing),
+        "graph_cleanup_overlaps": lambda: finish(out["supervoxels"], raw, params),
     }
     out: dict[str, Any] = {}
     report: dict[str, Any] = {}

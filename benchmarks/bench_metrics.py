@@ -9,7 +9,7 @@ In the same run, each measurement in a fresh process (pinned to core 0 with
 - ours: ``evaluate_sample`` on the same two files (streamed, all metrics).
 
 Prints a Markdown table with the median over ``--repeat`` runs and the ratio ours/floor.
-The real fixtures live in ``../shared/fixtures/fisbe-real`` relative to the repository.
+The real fixtures live in ``tests/data/fisbe-real``.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import sys
 import time
 from pathlib import Path
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "fisbe-real"
+FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "data" / "fisbe-real"
 GT_KEY = "volumes/gt_instances"
 PRED_KEY = "volumes/gmm_label_cleaned"
 

@@ -26,11 +26,11 @@ import torch
 import zarr
 
 from fisbe_bench import contract, sample_io
-from fisbe_bench.inference import AFFINITY_KEY, NUMINST_KEY, load_model, predict_zarr
-from fisbe_bench.instances import InstanceParams, instances_from_probs
-from fisbe_bench.models.config import load_config
-from fisbe_bench.models.train import train
-from fisbe_bench.models.unet import AffinityUNet
+from fisbe_bench.methods.unet_affinity.config import AFFINITY_KEY, NUMINST_KEY, Params, load_config
+from fisbe_bench.methods.unet_affinity.instances import decode
+from fisbe_bench.methods.unet_affinity.model import AffinityUNet
+from fisbe_bench.methods.unet_affinity.predict import load_model, predict_zarr
+from fisbe_bench.methods.unet_affinity.train import train
 
 
 def bench_train(args: argparse.Namespace) -> dict:
@@ -71,8 +71,8 @@ def bench_predict(args: argparse.Namespace) -> dict:
 
 
 def fake_probabilities(gt_path: Path, out: Path, offsets: list, noise: float, seed: int) -> None:
-    """Near-perfect predictions from a sample's GT, written like ``fisbe-bench predict``."""
-    from fisbe_bench.models.targets import pack_membership
+    """Near-perfect network outputs from a sample's GT, as ``fisbe-bench unet-affinity predict``."""
+    from fisbe_bench.methods.unet_affinity.targets import pack_membership
 
     gt = zarr.open_array(str(gt_path / contract.GT_KEY), mode="r")
     bits = pack_membership(gt[...])
@@ -123,8 +123,8 @@ def replicate(source: Path, out: Path, shape: list[int]) -> None:
 
 
 def bench_instances(args: argparse.Namespace) -> dict:
-    """Seconds of ``instances_from_probs`` (read + mutex watershed + write) per volume."""
-    from fisbe_bench.models.config import DEFAULT_OFFSETS
+    """Seconds of ``decode`` (read + mutex watershed + write) per volume."""
+    from fisbe_bench.methods.unet_affinity.config import DEFAULT_OFFSETS
     from fisbe_bench.synth import write_dataset
 
     with tempfile.TemporaryDirectory(dir=args.tmp) as tmp:
@@ -141,7 +141,7 @@ def bench_instances(args: argparse.Namespace) -> dict:
         fg = zarr.open_array(str(tmp / "probs.zarr" / NUMINST_KEY), mode="r")
         foreground = float(np.mean([np.mean(fg[0, z] < 0.5) for z in range(0, args.shape[0], 8)]))
         started = time.perf_counter()
-        n = instances_from_probs(tmp / "probs.zarr", tmp / "pred.zarr", InstanceParams())
+        n = decode(tmp / "probs.zarr", tmp / "pred.zarr", Params())
         seconds = time.perf_counter() - started
         gt_n = zarr.open_array(str(sample / contract.GT_KEY), mode="r").shape[0]
     return {"figure": "instances_seconds", "shape": args.shape, "foreground": round(foreground, 4),
@@ -151,7 +151,7 @@ def bench_instances(args: argparse.Namespace) -> dict:
 
 def bench_score(args: argparse.Namespace) -> dict:
     """S of a trained run and of B0 on the test split of ``--data-root``."""
-    from fisbe_bench.methods.threshold_cc import ThresholdParams
+    from fisbe_bench.methods.threshold_cc import Params as ThresholdParams
     from fisbe_bench.methods.threshold_cc import predict as b0_predict
     from fisbe_bench.metrics import aggregate, combine, evaluate_sample
 
@@ -167,7 +167,7 @@ def bench_score(args: argparse.Namespace) -> dict:
             predict_zarr(model, sample, probs, config.tile, config.overlap, bf16=False)
             seconds["predict"] += time.perf_counter() - started
             started = time.perf_counter()
-            instances_from_probs(probs, pred, InstanceParams())
+            decode(probs, pred, Params())
             seconds["instances"] += time.perf_counter() - started
             b0 = args.out / "threshold_cc" / sample.name
             b0_predict(sample, b0, ThresholdParams())

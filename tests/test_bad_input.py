@@ -1,10 +1,11 @@
 """Bad input, end to end: one line naming the file and the problem, exit 2, nothing lost.
 
 One table (``CASES``) runs every kind of broken input through the real CLI
-(``fisbe_bench.cli.main``): ``evaluate``, the method steps ``threshold-cc``, ``predict`` and
-``instances``. An error must be exactly one stderr line (log lines ``fisbe-bench CMD: INFO:``
-/ ``WARNING:`` aside) that names the file, with exit status 2, and must leave the output
-written by an earlier successful run byte-identical (no temp folder left beside it). Cases
+(``fisbe_bench.cli.main``): ``evaluate``, the method steps ``threshold-cc predict``,
+``unet-affinity predict`` and ``unet-affinity decode``. An error must be exactly one stderr
+line (log lines ``fisbe-bench CMD: INFO:`` / ``WARNING:`` aside) that names the file, with
+exit status 2, and must leave the output written by an earlier successful run
+byte-identical (no temp folder left beside it). Cases
 with a documented non-error behaviour (center-crop with a warning, extra samples ignored,
 huge ids relabelled) must give exactly the reference scores. Further tests: the installed
 ``fisbe-bench`` entry point, the config schema (names restricted, no shell commands) and the
@@ -36,8 +37,10 @@ SHAPE = (12, 32, 80)
 LOG_LINE = re.compile(r"^fisbe-bench [\w-]+: (INFO|WARNING): ")
 RAW_SHAPE = (3, 16, 32, 32)
 PRED = "pred/beta.zarr"
-OUT = {"evaluate": "out", "threshold-cc": "out.zarr", "predict": "out.zarr"}
-OUT["instances"] = "out.zarr"
+CC = "threshold-cc predict"
+UNET_PREDICT, UNET_DECODE = "unet-affinity predict", "unet-affinity decode"
+OUT = {"evaluate": "out", CC: "out.zarr", UNET_PREDICT: "out.zarr"}
+OUT[UNET_DECODE] = "out.zarr"
 
 
 def bars(*rows: int) -> np.ndarray:
@@ -100,7 +103,7 @@ def raw_volume() -> np.ndarray:
 
 
 def probabilities(path: Path, numinst: np.ndarray | None = None, key: str = "volumes/numinst"):
-    """A ``fisbe-bench predict``-style zarr: numinst (3, Z, Y, X) and affinities."""
+    """A ``fisbe-bench unet-affinity predict`` zarr: numinst (3, Z, Y, X) and affinities."""
     shutil.rmtree(path, ignore_errors=True)
     if numinst is None:
         numinst = np.zeros((3, *RAW_SHAPE[1:]), np.float16)
@@ -229,61 +232,61 @@ CASES: dict[str, Case] = {
                           lambda w: replace_beta(w, relabel([2**63 - 1, 1], np.int64)),
                           same_scores=True),
     # --- threshold-cc (B0): the raw sample -----------------------------------------------
-    "cc-missing-sample": Case("threshold-cc", lambda w: shutil.rmtree(w / "s.zarr"), "s.zarr",
+    "cc-missing-sample": Case(CC, lambda w: shutil.rmtree(w / "s.zarr"), "s.zarr",
                               "no array 'volumes/raw'"),
-    "cc-missing-key": Case("threshold-cc",
+    "cc-missing-key": Case(CC,
                            lambda w: put_array(w / "s.zarr", raw_volume(), "volumes/other"),
                            "s.zarr", "no array 'volumes/raw'"),
-    "cc-ndim": Case("threshold-cc", lambda w: put_array(w / "s.zarr", raw_volume()[0], RAW_KEY),
+    "cc-ndim": Case(CC, lambda w: put_array(w / "s.zarr", raw_volume()[0], RAW_KEY),
                     "s.zarr", "must be (C, Z, Y, X)"),
-    "cc-corrupt-chunk": Case("threshold-cc",
+    "cc-corrupt-chunk": Case(CC,
                              lambda w: corrupt_first_chunk(w / "s.zarr" / RAW_KEY),
                              "s.zarr", "blosc"),
     "cc-broken-metadata": Case(
-        "threshold-cc", lambda w: write_text(w / "s.zarr" / RAW_KEY / ".zarray", "{"),
+        CC, lambda w: write_text(w / "s.zarr" / RAW_KEY / ".zarray", "{"),
         "s.zarr", "cannot open 'volumes/raw'"),
-    "cc-not-a-volume": Case("threshold-cc", lambda w: write_text(w / "s.zarr"), "s.zarr",
+    "cc-not-a-volume": Case(CC, lambda w: write_text(w / "s.zarr"), "s.zarr",
                             "no array 'volumes/raw'"),
-    "cc-nan": Case("threshold-cc",
+    "cc-nan": Case(CC,
                    lambda w: put_array(w / "s.zarr", np.full(RAW_SHAPE, np.nan), RAW_KEY),
                    "s.zarr", "NaN"),
-    "cc-complex": Case("threshold-cc",
+    "cc-complex": Case(CC,
                        lambda w: put_array(w / "s.zarr", raw_volume().astype(complex), RAW_KEY),
                        "s.zarr", "dtype complex128"),
-    "cc-all-zero": Case("threshold-cc",
+    "cc-all-zero": Case(CC,
                         lambda w: put_array(w / "s.zarr", 0 * raw_volume(), RAW_KEY),
                         check=empty_instances),
     # --- predict (B1 inference): the raw sample and the checkpoint -----------------------
-    "unet-missing-key": Case("predict",
+    "unet-missing-key": Case(UNET_PREDICT,
                              lambda w: put_array(w / "s.zarr", raw_volume(), "volumes/other"),
                              "s.zarr", "no array 'volumes/raw'"),
-    "unet-ndim": Case("predict", lambda w: put_array(w / "s.zarr", raw_volume()[0], RAW_KEY),
+    "unet-ndim": Case(UNET_PREDICT, lambda w: put_array(w / "s.zarr", raw_volume()[0], RAW_KEY),
                       "s.zarr", "must be (3, Z, Y, X)"),
     "unet-not-a-checkpoint": Case(
-        "predict", lambda w: write_text(w / "model.pt"), "model.pt",
+        UNET_PREDICT, lambda w: write_text(w / "model.pt"), "model.pt",
         "not a fisbe-bench checkpoint"),
     "unet-corrupt-chunk": Case(
-        "predict", lambda w: corrupt_first_chunk(w / "s.zarr" / RAW_KEY), "s.zarr", "chunk"),
+        UNET_PREDICT, lambda w: corrupt_first_chunk(w / "s.zarr" / RAW_KEY), "s.zarr", "chunk"),
     "unet-nan": Case(
-        "predict", lambda w: put_array(w / "s.zarr", np.full(RAW_SHAPE, np.nan), RAW_KEY),
+        UNET_PREDICT, lambda w: put_array(w / "s.zarr", np.full(RAW_SHAPE, np.nan), RAW_KEY),
         "s.zarr", "NaN"),
     # --- instances (B1): the probability zarr --------------------------------------------
-    "inst-missing": Case("instances", lambda w: shutil.rmtree(w / "probs.zarr"), "probs.zarr",
+    "inst-missing": Case(UNET_DECODE, lambda w: shutil.rmtree(w / "probs.zarr"), "probs.zarr",
                          "not a prediction zarr"),
-    "inst-missing-key": Case("instances",
+    "inst-missing-key": Case(UNET_DECODE,
                              lambda w: probabilities(w / "probs.zarr", key="volumes/other"),
                              "probs.zarr", "not a prediction zarr"),
     "inst-ndim": Case(
-        "instances",
+        UNET_DECODE,
         lambda w: probabilities(w / "probs.zarr", np.zeros(RAW_SHAPE[1:], np.float16)),
         "probs.zarr", "disagree"),
-    "inst-not-a-volume": Case("instances", lambda w: write_text(w / "probs.zarr"), "probs.zarr",
+    "inst-not-a-volume": Case(UNET_DECODE, lambda w: write_text(w / "probs.zarr"), "probs.zarr",
                               "not a prediction zarr"),
     "inst-corrupt-chunk": Case(
-        "instances", lambda w: corrupt_first_chunk(w / "probs.zarr/volumes/numinst"),
+        UNET_DECODE, lambda w: corrupt_first_chunk(w / "probs.zarr/volumes/numinst"),
         "probs.zarr", "chunk"),
     "inst-nan": Case(
-        "instances",
+        UNET_DECODE,
         lambda w: probabilities(w / "probs.zarr", np.full((3, *RAW_SHAPE[1:]), np.nan, np.float16)),
         "probs.zarr", "NaN"),
 }  # fmt: skip
@@ -293,12 +296,13 @@ def argv(cli: str, w: Path) -> list[str]:
     if cli == "evaluate":
         return ["evaluate", "--gt", str(w / "gt"), "--pred", str(w / "pred"),
                 "--out", str(w / "out")]  # fmt: skip
-    if cli == "threshold-cc":
-        return ["threshold-cc", "--raw", str(w / "s.zarr"), "--out", str(w / "out.zarr")]
-    if cli == "predict":
-        return ["predict", "--checkpoint", str(w / "model.pt"), "--raw", str(w / "s.zarr"),
-                "--out", str(w / "out.zarr"), "--device", "cpu", "--no-progress"]  # fmt: skip
-    return ["instances", "--probs", str(w / "probs.zarr"), "--out", str(w / "out.zarr"),
+    if cli == CC:
+        return [*CC.split(), "--raw", str(w / "s.zarr"), "--out", str(w / "out.zarr")]
+    if cli == UNET_PREDICT:
+        return [*UNET_PREDICT.split(), "--checkpoint", str(w / "model.pt"), "--raw",
+                str(w / "s.zarr"), "--out", str(w / "out.zarr"), "--device", "cpu",
+                "--no-progress"]  # fmt: skip
+    return [*UNET_DECODE.split(), "--probs", str(w / "probs.zarr"), "--out", str(w / "out.zarr"),
             "--min-size", "10"]  # fmt: skip
 
 
@@ -318,8 +322,8 @@ def error_lines(stderr: str) -> list[str]:
 def save_checkpoint(path: Path) -> None:
     import torch
 
-    from fisbe_bench.models.config import load_config
-    from fisbe_bench.models.unet import AffinityUNet
+    from fisbe_bench.methods.unet_affinity.config import load_config
+    from fisbe_bench.methods.unet_affinity.model import AffinityUNet
 
     config = load_config(ROOT / "config/unet/tiny.yaml")
     torch.manual_seed(0)
@@ -335,12 +339,12 @@ def templates(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for name, stack in GT.items():
         sample_io.write_array(w / f"gt/completely/test/{name}.zarr", GT_KEY, stack, (1, 8, 16, 16))
         sample_io.write_instances(w / f"pred/{name}.zarr", stack.max(axis=0))
-    w = root / "threshold-cc"
+    w = root / CC
     put_array(w / "s.zarr", raw_volume(), RAW_KEY)
-    w = root / "predict"
+    w = root / UNET_PREDICT
     put_array(w / "s.zarr", raw_volume(), RAW_KEY)
     save_checkpoint(w / "model.pt")
-    w = root / "instances"
+    w = root / UNET_DECODE
     probabilities(w / "probs.zarr")
     for cli in OUT:
         assert main(argv(cli, root / cli)) == 0, cli

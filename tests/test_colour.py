@@ -14,8 +14,9 @@ from scipy import ndimage
 from fisbe_bench import contract, sample_io
 from fisbe_bench.cli import main
 from fisbe_bench.errors import FisbeError
-from fisbe_bench.methods import colour
-from fisbe_bench.methods.colour import ColourParams, segment
+from fisbe_bench.methods import colour_clustering as colour
+from fisbe_bench.methods.colour_clustering import Params as ColourParams
+from fisbe_bench.methods.colour_clustering import segment
 
 SHAPE = (32, 64, 64)
 RED, BLUE, GREEN = (0.9, 0.1, 0.1), (0.1, 0.1, 0.9), (0.1, 0.9, 0.1)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 import pytest
+from conftest import OFFICIAL_SPLIT, REPO
 
 from fisbe_bench import download as download_module
 from fisbe_bench.archive import extract
@@ -25,8 +26,7 @@ from fisbe_bench.cli import main
 from fisbe_bench.download import download, read_checksum_table
 from fisbe_bench.errors import FisbeError
 
-REPO = Path(__file__).resolve().parents[1]
-OFFICIAL = REPO.parent / "shared" / "fixtures" / "sample_list_per_split.txt"
+OFFICIAL = OFFICIAL_SPLIT
 
 
 def make_zip() -> bytes:

@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "src" / "fisbe_bench"
 sys.path.insert(0, str(REPO / "tools"))
 from env_pins import PIN  # noqa: E402

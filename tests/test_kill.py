@@ -26,13 +26,12 @@ import pytest
 import torch
 import yaml
 import zarr
+from conftest import REPO, SNAKEMAKE
 
 from fisbe_bench import contract
 from fisbe_bench.cli import main
 
-ROOT = Path(__file__).resolve().parents[1]
 FISBE = str(Path(sys.executable).parent / "fisbe-bench")
-SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile")]
 COPIES = 16  # evaluation inputs: copies of the synthetic samples, a few seconds in all
 
 
@@ -110,7 +109,8 @@ def small(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def evaluation_inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """GT and threshold_cc predictions: COPIES samples of 64 x 160 x 160 voxels."""
-    from fisbe_bench.methods.threshold_cc import ThresholdParams, predict
+    from fisbe_bench.methods.threshold_cc import Params as ThresholdParams
+    from fisbe_bench.methods.threshold_cc import predict
     from fisbe_bench.synth import write_dataset
 
     root = tmp_path_factory.mktemp("evaluation")
@@ -152,10 +152,10 @@ def test_kill_evaluation(evaluation_inputs: Path, tmp_path: Path) -> None:
 
 def save_checkpoint(path: Path) -> None:
     """An untrained tiny-preset model in the checkpoint format (weights are irrelevant)."""
-    from fisbe_bench.models.config import load_config
-    from fisbe_bench.models.unet import AffinityUNet
+    from fisbe_bench.methods.unet_affinity.config import load_config
+    from fisbe_bench.methods.unet_affinity.model import AffinityUNet
 
-    config = load_config(ROOT / "config/unet/tiny.yaml")
+    config = load_config(REPO / "config/unet/tiny.yaml")
     torch.manual_seed(0)
     state = {"model": AffinityUNet(config.model).state_dict(), "config": config.to_dict()}
     torch.save(state, str(path))
@@ -165,7 +165,8 @@ def test_kill_inference(small: Path, tmp_path: Path) -> None:
     checkpoint = tmp_path / "model.pt"
     save_checkpoint(checkpoint)
     sample = small / "completely/test/synth_c002.zarr"
-    command = [FISBE, "predict", "--checkpoint", str(checkpoint), "--raw", str(sample)]
+    command = [FISBE, "unet-affinity", "predict", "--checkpoint", str(checkpoint)]
+    command += ["--raw", str(sample)]
     command += ["--device", "cpu", "--tile", "16", "32", "32", "--overlap", "0", "0", "0"]
     out = tmp_path / "probs.zarr"
 
@@ -192,10 +193,11 @@ def weights(path: Path) -> dict[str, torch.Tensor]:
 
 
 def test_kill_training_resumes_from_last_checkpoint(small: Path, tmp_path: Path) -> None:
-    preset = yaml.safe_load((ROOT / "config/unet/tiny.yaml").read_text())
+    preset = yaml.safe_load((REPO / "config/unet/tiny.yaml").read_text())
     preset.update(steps=4, checkpoint_every=2, val_every=0, crop=[16, 16, 16])
     (tmp_path / "preset.yaml").write_text(yaml.safe_dump(preset))
-    command = [FISBE, "train", "--config", str(tmp_path / "preset.yaml"), "--data-root"]
+    command = [FISBE, "unet-affinity", "train", "--config", str(tmp_path / "preset.yaml")]
+    command += ["--data-root"]
     command += [str(small), "--split-file", str(small / "sample_list_per_split.txt")]
     command += ["--device", "cpu", "--no-progress", "--out"]
     killed = tmp_path / "killed"
@@ -258,7 +260,7 @@ def test_kill_snakemake_then_unlock_and_rerun_incomplete(tmp_path: Path) -> None
     for prediction in sorted((results / "threshold_cc/predictions").glob("*.zarr")):
         raw = next((tmp_path / "resources/tiny").glob(f"*/test/{prediction.name}"))
         direct = tmp_path / "direct" / prediction.name
-        assert main(["threshold-cc", "--raw", str(raw), "--out", str(direct)]) == 0
+        assert main(["threshold-cc", "predict", "--raw", str(raw), "--out", str(direct)]) == 0
         got = zarr.open_array(str(prediction / contract.PRED_KEY), mode="r")[...]
         want = zarr.open_array(str(direct / contract.PRED_KEY), mode="r")[...]
         np.testing.assert_array_equal(got, want)

@@ -15,7 +15,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from test_reports import write_evaluation
+from conftest import write_evaluation
 
 from fisbe_bench.reports.figures import write_figures
 from fisbe_bench.reports.leaderboard import write_leaderboard

@@ -1,7 +1,7 @@
 """FISBe metrics against the official evaluator's numbers on two real FISBe images.
 
-Fixtures: ../shared/fixtures/fisbe-real (GT zarr, colour-clustering predictions in HDF5,
-the official per-sample TOML and summary CSV). Expected values: shared/docs/metrics.md.
+Fixtures: tests/data/fisbe-real (GT zarr, colour-clustering predictions in HDF5,
+the official per-sample TOML and summary CSV). Expected values: tests/data/README.md.
 """
 
 from __future__ import annotations
@@ -15,12 +15,13 @@ import h5py
 import numpy as np
 import pytest
 import zarr
+from conftest import DATA
 
 from fisbe_bench.metrics import SampleResult, aggregate, combine, evaluate_sample
 from fisbe_bench.metrics.aggregate import F1_KEYS
 from fisbe_bench.metrics.directories import evaluate_directories, read_split_file
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+FIXTURES = DATA
 REAL = FIXTURES / "fisbe-real"
 SPLIT_FILE = FIXTURES / "sample_list_per_split.txt"
 PRED_KEY = "volumes/gmm_label_cleaned"
@@ -28,10 +29,7 @@ R14 = "R14A02-20180905_65_A6"
 VT = "VT011145-20171222_63_I2"
 TOL = 1e-6
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not REAL.is_dir(), reason="shared FISBe fixtures not available"),
-]
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")

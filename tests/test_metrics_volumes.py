@@ -10,14 +10,12 @@ import numpy as np
 import pytest
 import tifffile
 import zarr
+from conftest import FISBE_REAL
 
 from fisbe_bench.errors import FisbeError
 from fisbe_bench.volumes import HdfChunkVolume, ZarrV2Volume, open_volume, read_volume
 
-FIXTURE_GT = (
-    Path(__file__).resolve().parents[2]
-    / "shared/fixtures/fisbe-real/gt/R14A02-20180905_65_A6.zarr/volumes/gt_instances"
-)
+FIXTURE_GT = FISBE_REAL / "gt/R14A02-20180905_65_A6.zarr/volumes/gt_instances"
 
 
 def sparse_labels(shape: tuple[int, ...], seed: int = 0) -> np.ndarray:
@@ -85,7 +83,6 @@ def test_tiff_reader(tmp_path: Path) -> None:
     assert np.array_equal(read_volume(tmp_path / "p.tiff")[0], data)
 
 
-@pytest.mark.skipif(not FIXTURE_GT.is_dir(), reason="shared FISBe fixtures not available")
 def test_blosc_zero_chunks_with_reordered_blocks_share_a_key() -> None:
     volume = open_volume(FIXTURE_GT.parents[1], "volumes/gt_instances")
     assert isinstance(volume, ZarrV2Volume)

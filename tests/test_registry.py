@@ -25,12 +25,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from test_workflow import TINY, job_counts
+from conftest import REPO, TINY, job_counts
 
 from fisbe_bench.archive import extract_predictions
 from fisbe_bench.errors import FisbeError
 
-REPO = Path(__file__).resolve().parents[1]
 EXTERNAL = {"kind": "external", "path": "elsewhere/ext_predictions"}
 # The data and per-method rules of the tiny config; every other rule is an aggregate.
 PIPELINE_RULES = {"synth_dataset", "splits", "threshold_cc", "evaluate"}

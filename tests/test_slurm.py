@@ -17,10 +17,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import REPO, SNAKEMAKE, TINY, job_counts, snakemake, write_config
 from slurm_cluster import SlurmCluster, slurm_cluster, unavailable_reason
-from test_workflow import SNAKEMAKE, TINY, job_counts, snakemake, write_config
 
-REPO = Path(__file__).resolve().parents[1]
 PROFILE = REPO / "profiles/slurm/config.yaml"
 # What this machine cannot honour from the shipped profile: no conda channel is reachable, so
 # the test venv (pinned equal to the conda envs) stands in for the envs.

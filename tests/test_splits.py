@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import OFFICIAL_SPLIT, REPO
 
 from fisbe_bench.cli import main
 from fisbe_bench.errors import FisbeError
@@ -19,8 +20,7 @@ from fisbe_bench.splits import (
     write_split_table,
 )
 
-REPO = Path(__file__).resolve().parents[1]
-OFFICIAL = REPO.parent / "shared" / "fixtures" / "sample_list_per_split.txt"
+OFFICIAL = OFFICIAL_SPLIT
 SAMPLE_SHEET = REPO / "config" / "fisbe_samples.tsv"
 
 SMALL = """(1) samples for FlyLight completely:

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import zarr
+from conftest import OFFICIAL_SPLIT
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from scipy import ndimage
@@ -23,7 +24,7 @@ from fisbe_bench.splits import parse_split_file
 
 SHAPE = (32, 64, 64)
 N_COMPLETELY, N_PARTLY, SEED = 3, 3, 7
-FIXTURE_SPLITS = Path(__file__).resolve().parents[2] / "shared/fixtures/sample_list_per_split.txt"
+FIXTURE_SPLITS = OFFICIAL_SPLIT
 
 
 def read_sample(path: Path) -> tuple[np.ndarray, np.ndarray, list[int]]:

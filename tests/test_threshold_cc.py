@@ -9,7 +9,8 @@ import zarr
 
 from fisbe_bench import contract, sample_io
 from fisbe_bench.cli import main
-from fisbe_bench.methods.threshold_cc import ThresholdParams, predict, segment
+from fisbe_bench.methods.threshold_cc import Params as ThresholdParams
+from fisbe_bench.methods.threshold_cc import predict, segment
 
 
 def _raw_sample(path: Path) -> np.ndarray:
@@ -57,8 +58,17 @@ def test_predict_writes_channel_stack(tmp_path: Path) -> None:
 
 def test_cli_and_bad_input(tmp_path: Path, capsys) -> None:
     _raw_sample(tmp_path / "s.zarr")
-    args = ["threshold-cc", "--raw", str(tmp_path / "s.zarr"), "--out", str(tmp_path / "p")]
+    args = [
+        "threshold-cc",
+        "predict",
+        "--raw",
+        str(tmp_path / "s.zarr"),
+        "--out",
+        str(tmp_path / "p"),
+    ]
     assert main(args) == 0
-    assert main(["threshold-cc", "--raw", str(tmp_path / "nope.zarr"), "--out", "x"]) == 2
+    assert (
+        main(["threshold-cc", "predict", "--raw", str(tmp_path / "nope.zarr"), "--out", "x"]) == 2
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "nope.zarr" in err[0]

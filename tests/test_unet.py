@@ -13,11 +13,13 @@ import zarr
 from fisbe_bench import sample_io
 from fisbe_bench.cli import main
 from fisbe_bench.contract import PRED_KEY, RAW_CLIP, RAW_KEY
-from fisbe_bench.inference import predict_array, predict_zarr
-from fisbe_bench.instances import InstanceParams, extract_instances
-from fisbe_bench.models.config import ModelConfig, config_from_dict, load_config
-from fisbe_bench.models.data import CropDataset, index_sample
-from fisbe_bench.models.targets import (
+from fisbe_bench.methods.unet_affinity.config import ModelConfig, config_from_dict, load_config
+from fisbe_bench.methods.unet_affinity.config import Params as InstanceParams
+from fisbe_bench.methods.unet_affinity.data import CropDataset, index_sample
+from fisbe_bench.methods.unet_affinity.instances import extract_instances
+from fisbe_bench.methods.unet_affinity.model import AffinityUNet, receptive_radius
+from fisbe_bench.methods.unet_affinity.predict import predict_array, predict_zarr
+from fisbe_bench.methods.unet_affinity.targets import (
     BACKGROUND,
     BOUNDARY,
     FOREGROUND,
@@ -29,8 +31,7 @@ from fisbe_bench.models.targets import (
     numinst_target,
     pack_membership,
 )
-from fisbe_bench.models.train import train
-from fisbe_bench.models.unet import AffinityUNet, receptive_radius
+from fisbe_bench.methods.unet_affinity.train import train
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "config" / "unet" / "tiny.yaml"
@@ -233,17 +234,19 @@ def test_config_errors_name_the_problem(tmp_path: Path) -> None:
 def test_cli_train_predict_instances(dataset: Path, tmp_path: Path) -> None:
     split = dataset / "sample_list_per_split.txt"
     run = tmp_path / "run"
-    argv = ["train", "--config", str(TINY), "--data-root", str(dataset), "--split-file"]
+    argv = ["unet-affinity", "train", "--config", str(TINY), "--data-root", str(dataset)]
+    argv += ["--split-file"]
     assert main([*argv, str(split), "--out", str(run), "--device", "cpu", "--no-progress"]) == 0
     for name in ("best.pt", "last.pt", "loss.csv", "loss.png", "val.csv"):
         assert (run / name).is_file(), name
     assert len((run / "val.csv").read_text().splitlines()) == 2  # header + the final step
     sample = dataset / "completely/test/synth_c002.zarr"
     probs, pred = tmp_path / "probs.zarr", tmp_path / "pred.zarr"
-    predict = ["predict", "--checkpoint", str(run / "best.pt"), "--raw", str(sample)]
+    predict = ["unet-affinity", "predict", "--checkpoint", str(run / "best.pt"), "--raw"]
+    predict += [str(sample)]
     assert main([*predict, "--out", str(probs), "--device", "cpu", "--no-progress"]) == 0
-    assert main(["instances", "--probs", str(probs), "--out", str(pred)]) == 0
+    assert main(["unet-affinity", "decode", "--probs", str(probs), "--out", str(pred)]) == 0
     instances = zarr.open_array(str(pred / PRED_KEY), mode="r")
     assert instances.ndim == 4 and instances.shape[1:] == (32, 64, 64)
-    assert main(["predict", "--checkpoint", str(tmp_path / "nope.pt"), "--raw", str(sample),
-                 "--out", str(probs), "--device", "cpu"]) == 2  # fmt: skip
+    assert main(["unet-affinity", "predict", "--checkpoint", str(tmp_path / "nope.pt"), "--raw",
+                 str(sample), "--out", str(probs), "--device", "cpu"]) == 2  # fmt: skip

@@ -2,64 +2,12 @@
 
 from __future__ import annotations
 
-import csv
 import json
-import re
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
 import pytest
-import yaml
-
-REPO = Path(__file__).resolve().parents[1]
-SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
-TINY = {
-    "run": ["tiny"],
-    "datasets": {
-        "tiny": {
-            "source": "synthetic",
-            "n_completely": 3,
-            "n_partly": 3,
-            "shape": [40, 96, 96],
-            "seed": 3,
-        }
-    },
-    "methods": {"threshold_cc": {"kind": "threshold_cc"}},
-    "leaderboard": {"bootstrap": 200, "seed": 0},
-}
-
-
-def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    """Run Snakemake on the repository's workflow in ``workdir``."""
-    proc = subprocess.run(
-        [*SNAKEMAKE, "--directory", str(workdir), *args],
-        capture_output=True,
-        text=True,
-        timeout=1800,
-    )
-    if check and proc.returncode != 0:
-        tail = f"{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}"
-        pytest.fail(f"snakemake {' '.join(args)} failed:\n{tail}")
-    return proc
-
-
-def job_counts(output: str) -> dict[str, int]:
-    """Parse the 'Job stats' table of a dry run."""
-    block = output.split("Job stats:", 1)[1].split("total", 1)[0]
-    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", block, re.M)}
-
-
-def read_table(path: Path, delimiter: str = ",") -> list[dict[str, str]]:
-    with open(path) as handle:
-        return list(csv.DictReader(handle, delimiter=delimiter))
-
-
-def write_config(workdir: Path, config: dict) -> Path:
-    path = workdir / "config.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
+from conftest import REPO, TINY, job_counts, read_table, snakemake, write_config
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,9 @@
 
 Each subcommand lives in the module named in ``COMMANDS``; that module defines
 ``configure_parser(parser)`` and ``run(args) -> int``. Modules are imported only when
-their subcommand runs, so ``fisbe-bench evaluate`` never imports torch.
+their subcommand runs, so ``fisbe-bench evaluate`` never imports torch. A method kind is one
+command, ``fisbe-bench <kind-with-dashes> ACTION``, its actions being sub-commands
+(``args.action``) of its CLI module.
 """
 
 from __future__ import annotations
@@ -21,10 +23,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "splits": ("fisbe_bench.splits", "turn an official split file into a sample table"),
     "evaluate": ("fisbe_bench.metrics.cli", "score predictions with the FISBe metrics"),
     "threshold-cc": ("fisbe_bench.methods.threshold_cc", "B0: threshold + connected components"),
-    "colour-clustering": ("fisbe_bench.methods.colour_cli", "B2: colour clustering"),
-    "train": ("fisbe_bench.models.train_cli", "B1: train the affinity U-Net"),
-    "predict": ("fisbe_bench.inference", "B1: tiled U-Net inference"),
-    "instances": ("fisbe_bench.instances", "B1: instances from numinst + affinities"),
+    "colour-clustering": ("fisbe_bench.methods.colour_clustering.cli", "B2: colour clustering"),
+    "unet-affinity": ("fisbe_bench.methods.unet_affinity.cli", "B1: affinity U-Net"),
     "leaderboard": ("fisbe_bench.reports.leaderboard", "aggregate evaluations into a leaderboard"),
     "figures": ("fisbe_bench.reports.figures", "draw the benchmark figures"),
 }
@@ -57,13 +57,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog=f"fisbe-bench {name}", description=COMMANDS[name][1])
     module.configure_parser(parser)
     args = parser.parse_args(rest)
+    command = f"{name} {args.action}" if getattr(args, "action", None) else name
     try:
         return int(module.run(args) or 0)
     except FisbeError as err:
-        print(f"fisbe-bench {name}: error: {err}", file=sys.stderr)
+        print(f"fisbe-bench {command}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"fisbe-bench {name}: interrupted", file=sys.stderr)
+        print(f"fisbe-bench {command}: interrupted", file=sys.stderr)
         return 130
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numcodecs
 import numpy as np
@@ -23,7 +24,7 @@ def write_array(
     key: str,
     data: np.ndarray,
     chunks: tuple[int, ...],
-    attrs: Mapping[str, object] | None = None,
+    attrs: Mapping[str, Any] | None = None,
 ) -> zarr.Array:
     """Write ``data`` as a zarr v2 array ``key`` inside the group at ``group_path``."""
     group = zarr.open_group(str(group_path), mode="a", zarr_format=2)
@@ -61,7 +62,7 @@ def write_instances(
     key: str = PRED_KEY,
     extra_voxels: Mapping[int, np.ndarray] | None = None,
     chunks: tuple[int, int, int] = (64, 128, 128),
-    attrs: Mapping[str, object] | None = None,
+    attrs: Mapping[str, Any] | None = None,
 ) -> int:
     """Write a label image (plus optional overlap voxels) as an (N, Z, Y, X) channel stack.
 
@@ -94,12 +95,12 @@ def write_instances(
         if len(coords):
             lo = np.minimum(lo, coords.min(axis=0)).tolist()
             hi = np.maximum(hi, coords.max(axis=0) + 1).tolist()
-        window = tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))
+        window: tuple[slice, ...] = tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))
         crop = labels[window] == ident
         if len(coords):
             local = coords - np.asarray(lo)
             crop[tuple(local.T)] = True
-        array[(index, *window)] = crop.astype(array.dtype) * ident
+        array[(index, *window)] = crop.astype(array.dtype) * ident  # type: ignore[index]
     if attrs:
         array.attrs.update(dict(attrs))
     return n

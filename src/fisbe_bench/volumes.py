@@ -132,6 +132,8 @@ class Volume:
     zarr or h5py array); ``chunks`` (if given) aligns the reads with its storage chunks.
     """
 
+    keep_open: object = None  # an open file handle the source needs (HDF5)
+
     def __init__(self, source: Any, where: str | Path | None = None) -> None:
         self.where = where
         shape = tuple(int(s) for s in source.shape)
@@ -143,21 +145,26 @@ class Volume:
             )
         self.spatial_ndim_in = len(shape)
         self.source = source
-        self.shape: tuple[int, int, int, int] = (1, *shape) if len(shape) == 3 else shape
+        self.shape: tuple[int, ...] = (1, *shape) if len(shape) == 3 else shape
         self.dtype = np.dtype(source.dtype)
         check_label_dtype(self.dtype, where)
         chunks = getattr(source, "chunks", None)
         chunks = tuple(chunks)[-len(shape) :] if chunks else None
         if chunks is not None and len(chunks) == 3:
             chunks = (1, *chunks)
-        self.chunks: tuple[int, int, int, int] | None = chunks
+        self.chunks: tuple[int, ...] | None = chunks
 
     @property
     def spatial_shape(self) -> tuple[int, int, int]:
         return self.shape[1:]  # type: ignore[return-value]
 
+    def full_window(self) -> tuple[slice, slice, slice]:
+        """The whole spatial extent as a window."""
+        z, y, x = self.spatial_shape
+        return slice(0, z), slice(0, y), slice(0, x)
+
     def _read(self, index: tuple[slice, ...]) -> np.ndarray:
-        source_index = index if self.spatial_ndim_in == 4 else index[1:]
+        source_index: tuple[int | slice, ...] = index if self.spatial_ndim_in == 4 else index[1:]
         ndim_extra = len(self.source.shape) - self.spatial_ndim_in
         source_index = (0,) * ndim_extra + source_index
         block = read_block(self.source, source_index, self.where)
@@ -169,7 +176,7 @@ class Volume:
         Offsets are relative to the window start; blocks are chunk-aligned Z slabs
         spanning the whole Y/X window, at most about ``SLAB_BYTES`` each.
         """
-        window = window or tuple(slice(0, s) for s in self.spatial_shape)
+        window = window or self.full_window()
         n_channels = self.shape[0]
         (z_lo, z_hi), (y_lo, y_hi), (x_lo, x_hi) = ((w.start, w.stop) for w in window)
         chunk_c = self.chunks[0] if self.chunks else 1
@@ -188,7 +195,7 @@ class Volume:
 
     def read(self, window: tuple[slice, slice, slice] | None = None) -> np.ndarray:
         """The whole (windowed) ``(C, Z, Y, X)`` array in memory."""
-        window = window or tuple(slice(0, s) for s in self.spatial_shape)
+        window = window or self.full_window()
         out = np.zeros((self.shape[0], *(w.stop - w.start for w in window)), dtype=self.dtype)
         for (c0, z0, y0, x0), block in self.blocks(window):
             c, z, y, x = block.shape
@@ -244,7 +251,9 @@ class ZarrV2Volume(Volume):
         self._filters = [numcodecs.get_codec(f) for f in (meta.get("filters") or [])]
         self._separator = meta.get("dimension_separator") or "."
         self._zero_encodings: set[bytes] = set()
-        self._blosc = bool(compressor) and compressor.get("id") == "blosc" and not self._filters
+        self._blosc = (
+            compressor is not None and compressor.get("id") == "blosc" and not self._filters
+        )
 
     @staticmethod
     def usable(meta: dict[str, Any]) -> bool:
@@ -300,7 +309,7 @@ class ZarrV2Volume(Volume):
         return chunk
 
     def blocks(self, window: tuple[slice, slice, slice] | None = None) -> Iterator[Block]:
-        window = window or tuple(slice(0, s) for s in self.spatial_shape)
+        window = window or self.full_window()
         lo = [0] * (len(self._store_shape) - 3) + [w.start for w in window]
         hi = list(self._store_shape[:-3]) + [w.stop for w in window]
         ranges = [
@@ -375,7 +384,7 @@ class HdfChunkVolume(Volume):
         return chunk
 
     def blocks(self, window: tuple[slice, slice, slice] | None = None) -> Iterator[Block]:
-        window = window or tuple(slice(0, s) for s in self.spatial_shape)
+        window = window or self.full_window()
         dsid = self.source.id
         store_ndim = len(self._store_chunks)
         lo = [0] * (store_ndim - 3) + [w.start for w in window]
@@ -442,7 +451,7 @@ def _open_hdf(path: Path, key: str) -> Volume:
         handle.close()
         raise FisbeError(f"{key!r} is a group, not a dataset", path)
     volume = HdfChunkVolume(node, path) if HdfChunkVolume.usable(node) else Volume(node, path)
-    volume._handle = handle  # keep the file open as long as the volume lives
+    volume.keep_open = handle  # keep the file open as long as the volume lives
     return volume
 
 

@@ -1,6 +1,7 @@
 """Snakemake adapter: tune B2 colour clustering on the validation split."""
 
-from fisbe_bench.methods.colour_cli import tune_to_file
+from fisbe_bench.methods.colour_clustering.params import Params
+from fisbe_bench.methods.colour_clustering.tuning import tune_to_file
 from fisbe_bench.snakemake_adapter import run_step
 
 run_step(
@@ -11,5 +12,5 @@ run_step(
     grid_path=snakemake.input.grid,  # noqa: F821
     out=snakemake.output[0],  # noqa: F821
     jobs=snakemake.threads,  # noqa: F821
-    min_size=snakemake.params.method["min_size"],  # noqa: F821
+    base=Params.from_config(snakemake.params.method),  # noqa: F821
 )

@@ -1,13 +1,14 @@
-"""Snakemake adapter: tiled B1 U-Net inference on one sample."""
+"""Snakemake adapter: tiled B1 U-Net inference (network outputs) on one sample."""
 
-from fisbe_bench.inference import predict_checkpoint
+from fisbe_bench.methods.unet_affinity.predict import predict
 from fisbe_bench.snakemake_adapter import run_step
 
 run_step(
     snakemake,  # noqa: F821
-    predict_checkpoint,
+    predict,
     checkpoint=snakemake.input.model,  # noqa: F821
     raw_path=snakemake.params.raw,  # noqa: F821
     out_path=snakemake.output[0],  # noqa: F821
     threads=snakemake.threads,  # noqa: F821
+    expect_gpu=bool(snakemake.resources.get("gpu", 0)),  # noqa: F821
 )

@@ -1,6 +1,6 @@
 """Snakemake adapter: train (or resume) the B1 affinity U-Net of one dataset."""
 
-from fisbe_bench.models.train_cli import train_to_outputs
+from fisbe_bench.methods.unet_affinity.train import train_to_outputs
 from fisbe_bench.snakemake_adapter import run_step
 
 run_step(
@@ -13,4 +13,5 @@ run_step(
     model_out=snakemake.output.model,  # noqa: F821
     curve_out=snakemake.output.curve,  # noqa: F821
     threads=snakemake.threads,  # noqa: F821
+    expect_gpu=bool(snakemake.resources.get("gpu", 0)),  # noqa: F821
 )

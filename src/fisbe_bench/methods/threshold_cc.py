@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import cc3d
 import numpy as np
@@ -20,15 +22,24 @@ from fisbe_bench import contract, sample_io
 from fisbe_bench.atomic import atomic_directory
 from fisbe_bench.contract import RAW_CLIP, RAW_KEY
 from fisbe_bench.errors import FisbeError
+from fisbe_bench.methods import params_from_config
+
+METHOD = "threshold_cc"
+WORKFLOW_KEYS = frozenset({"kind"})
 
 
 @dataclass(frozen=True)
-class ThresholdParams:
+class Params:
     """Parameters of B0; ``threshold`` is on the clip(0, 1500)/1500 scale."""
 
     threshold: float = 0.2
     otsu: bool = False
     min_size: int = contract.MIN_SIZE
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Params:
+        """Parameters from a ``methods.<name>`` entry of kind ``threshold_cc``."""
+        return params_from_config(cls, config, METHOD, WORKFLOW_KEYS)
 
 
 def max_channel(raw_path: str | Path, key: str = RAW_KEY) -> np.ndarray:
@@ -58,7 +69,7 @@ def max_channel(raw_path: str | Path, key: str = RAW_KEY) -> np.ndarray:
     return result
 
 
-def segment(brightest: np.ndarray, params: ThresholdParams) -> np.ndarray:
+def segment(brightest: np.ndarray, params: Params) -> np.ndarray:
     """Label image (uint32, ids 1..N sequential) of the foreground's large 26-components."""
     if params.otsu:
         cut = threshold_otsu(brightest[:: max(1, brightest.shape[0] // 32)])
@@ -70,27 +81,27 @@ def segment(brightest: np.ndarray, params: ThresholdParams) -> np.ndarray:
     return labels
 
 
-def predict(raw_path: str | Path, out_path: str | Path, params: ThresholdParams) -> int:
+def predict(raw_path: str | Path, out_path: str | Path, params: Params) -> int:
     """Segment one sample and write ``volumes/instances`` atomically; returns #instances."""
     labels = segment(max_channel(raw_path), params)
     with atomic_directory(out_path) as tmp:
-        return sample_io.write_instances(
-            tmp, labels, attrs={"method": "threshold_cc", **asdict(params)}
-        )
+        return sample_io.write_instances(tmp, labels, attrs={"method": METHOD, **asdict(params)})
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    """CLI: ``fisbe-bench threshold-cc --raw S.zarr --out P.zarr``."""
-    parser.add_argument("--raw", required=True, type=Path, help="sample zarr with volumes/raw")
-    parser.add_argument("--out", required=True, type=Path, help="prediction zarr to write")
-    parser.add_argument("--threshold", type=float, default=ThresholdParams.threshold)
-    parser.add_argument("--otsu", action="store_true", help="Otsu threshold instead")
-    parser.add_argument("--min-size", type=int, default=contract.MIN_SIZE)
+    """CLI: ``fisbe-bench threshold-cc predict --raw S.zarr --out P.zarr``."""
+    sub = parser.add_subparsers(dest="action", required=True, metavar="{predict}")
+    predict = sub.add_parser("predict", help="segment one sample")
+    predict.add_argument("--raw", required=True, type=Path, help="sample zarr with volumes/raw")
+    predict.add_argument("--out", required=True, type=Path, help="prediction zarr to write")
+    predict.add_argument("--threshold", type=float, default=Params.threshold)
+    predict.add_argument("--otsu", action="store_true", help="Otsu threshold instead")
+    predict.add_argument("--min-size", type=int, default=contract.MIN_SIZE)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run B0 on one sample."""
-    params = ThresholdParams(args.threshold, args.otsu, args.min_size)
+    params = Params(threshold=args.threshold, otsu=args.otsu, min_size=args.min_size)
     n = predict(args.raw, args.out, params)
     print(json.dumps({"sample": args.raw.name, "instances": n}))
     return 0

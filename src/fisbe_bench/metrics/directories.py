@@ -231,7 +231,7 @@ def _write_per_sample(path: Path, results: list[SampleResult]) -> None:
         writer.writerow(header)
         for r in results:
             metrics = r.metrics()
-            row = [r.name, "partly" if r.partly else "completely"]
+            row: list[object] = [r.name, "partly" if r.partly else "completely"]
             row += [metrics[m] for m in PER_SAMPLE_METRICS]
             row += [metrics["F1"][k] for k in F1_KEYS]
             for k in F1_KEYS:

@@ -133,7 +133,7 @@ def collect_instances(
     Ids are made unique across channels and sequential in (channel, id) order; with
     ``min_size``, ids with at most ``min_size`` voxels over all channels are deleted.
     """
-    window = window or tuple(slice(0, s) for s in volume.spatial_shape)
+    window = window or volume.full_window()
     shape = tuple(w.stop - w.start for w in window)
     plane = shape[1] * shape[2]
     n_channels = volume.shape[0]

@@ -88,7 +88,7 @@ def coverage(loc: Localization) -> list[float]:
             if not len(preds):
                 covs.append(0.0)
                 continue
-            member = loc.pred_membership(g)[:, preds].any(axis=1)
+            member = np.asarray(loc.pred_membership(g)[:, preds].any(axis=1))
             covs.append(float(member.mean()) if len(member) else 0.0)
         else:
             covs.append(float(np.sum(loc.recall[g, preds])))

@@ -20,6 +20,7 @@ import io
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -72,7 +73,7 @@ def new_figure(
     nrows: int,
     ncols: int,
     figsize: tuple[float, float],
-    layout: str | None = None,
+    layout: Literal["constrained", "compressed", "tight"] | None = None,
     sharey: bool = False,
 ) -> tuple[Figure, np.ndarray]:
     """A figure on an Agg canvas (no pyplot state to leak) and its (nrows, ncols) axes."""
@@ -353,10 +354,13 @@ def plot_sample_mips(
     if GT_KEY not in group:
         raise FisbeError(f"sample has no {GT_KEY}", path)
     gt = group[GT_KEY]
+    stored_raw = group.get(RAW_KEY)
+    if not isinstance(gt, zarr.Array) or not isinstance(stored_raw, zarr.Array | None):
+        raise FisbeError(f"{GT_KEY} and {RAW_KEY} must be arrays", path)
     index = GroundTruthIndex(gt.shape[0])
     gt_labels = project_instances(gt, index.add)
     index.finish()
-    raw = raw_projection(group[RAW_KEY]) if RAW_KEY in group else None
+    raw = raw_projection(stored_raw) if stored_raw is not None else None
     n_cols = 2 + len(predictions)
     figure, axes = new_figure(2, n_cols, figsize=(4.0 * n_cols, 8.6), layout="constrained")
     for ax in axes.ravel():

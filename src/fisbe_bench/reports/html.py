@@ -13,6 +13,7 @@ import base64
 import html
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -319,7 +320,7 @@ def _figure(stem: str, path: Path) -> str:
     )
 
 
-def _as_float(value: object) -> float:
+def _as_float(value: Any) -> float:
     return float("nan") if pd.isna(value) else float(value)
 
 

@@ -43,7 +43,7 @@ def leaderboard_table(
             values = evaluation.summary.get(name)
             if values is None:
                 continue
-            row = {"method": evaluation.method, "set": name}
+            row: dict[str, object] = {"method": evaluation.method, "set": name}
             row.update({k: float(values[k]) for k in METRICS})
             row.update({k: values.get(k, np.nan) for k in COUNTS})
             rows.append(row)

@@ -1,0 +1,89 @@
+"""B2 pipeline: front end, clustering, size filter and overlaps for one sample."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict
+from pathlib import Path
+
+import fastremap
+import numpy as np
+
+from fisbe_bench import contract, sample_io
+from fisbe_bench.atomic import atomic_directory
+from fisbe_bench.methods.colour_clustering.foreground import denoise_and_foreground
+from fisbe_bench.methods.colour_clustering.graph import cluster_supervoxels
+from fisbe_bench.methods.colour_clustering.input import read_input
+from fisbe_bench.methods.colour_clustering.overlaps import unmix_overlaps
+from fisbe_bench.methods.colour_clustering.params import METHOD, Params
+from fisbe_bench.methods.colour_clustering.supervoxels import Supervoxels, supervoxels
+
+
+def _instances(labels: np.ndarray, min_size: int) -> np.ndarray:
+    """Drop instances of <= ``min_size`` voxels; ids become sequential 1..N (smallest dtype)."""
+    ids, counts = fastremap.unique(labels, return_counts=True)
+    small = ids[(counts <= min_size) & (ids > 0)]
+    if len(small):
+        labels = fastremap.mask(labels, small.tolist(), in_place=True)
+    labels, _ = fastremap.renumber(labels, in_place=True)
+    return labels.astype(sample_io.instance_dtype(int(labels.max(initial=0))), copy=False)
+
+
+def segment(raw: np.ndarray, params: Params) -> tuple[np.ndarray, dict[int, np.ndarray]]:
+    """Instances of a (3, Z, Y, X) float32 volume in [0, 1] (modified in place).
+
+    Returns a label image (ids 1..N sequential) and the overlap voxels per id (empty unless
+    ``params.unmix``).
+    """
+    sv = prepare(raw, params)
+    return finish(sv, raw, params)
+
+
+def prepare(raw: np.ndarray, params: Params) -> Supervoxels:
+    """Front end (denoise, foreground, supervoxels); ``raw`` becomes the denoised colour."""
+    mask = denoise_and_foreground(
+        raw, params.sigma, params.threshold, params.relative, params.background_window
+    )
+    return supervoxels(raw, mask, params.seed_spacing)
+
+
+def finish(
+    sv: Supervoxels, colour: np.ndarray, params: Params
+) -> tuple[np.ndarray, dict[int, np.ndarray]]:
+    """Back end (graph partition, clean-up, size filter, optional overlaps) on supervoxels."""
+    segment_of = cluster_supervoxels(sv, params)
+    labels = fastremap.remap(
+        sv.labels, {i: int(s) for i, s in enumerate(segment_of)}, preserve_missing_labels=True
+    )
+    labels = _instances(labels, params.min_size)
+    if not params.unmix:
+        return labels, {}
+    return labels, unmix_overlaps(labels, sv.labels > 0, colour, params.unmix_share)
+
+
+def predict(
+    raw_path: str | Path,
+    out_path: str | Path,
+    params: Params,
+    key: str = contract.RAW_KEY,
+) -> int:
+    """Segment one sample and write ``volumes/instances`` atomically; returns #instances."""
+    labels, extra = segment(read_input(raw_path, key), params)
+    with atomic_directory(out_path) as tmp:
+        return sample_io.write_instances(
+            tmp, labels, extra_voxels=extra, attrs={"method": METHOD, **asdict(params)}
+        )
+
+
+def instance_stack(labels: np.ndarray, extra: Mapping[int, np.ndarray]) -> np.ndarray:
+    """Label image, or a (N, Z, Y, X) channel stack when there are overlap voxels."""
+    if not extra:
+        return labels
+    n = int(labels.max(initial=0))
+    stack = np.zeros((n, *labels.shape), labels.dtype)
+    for index in range(n):
+        stack[index][labels == index + 1] = index + 1
+        voxels = extra.get(index + 1)
+        if voxels is not None and len(voxels):
+            stack[(index, *voxels.T)] = index + 1
+    return stack

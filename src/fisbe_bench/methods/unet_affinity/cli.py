@@ -1,0 +1,126 @@
+"""CLI of B1: ``fisbe-bench unet-affinity {train,predict,decode}``.
+
+- ``train --config C.yaml --data-root D --split-file F --out DIR``: train (or resume) the
+  affinity U-Net from a YAML preset.
+- ``predict --checkpoint best.pt --raw S.zarr --out PROB.zarr``: tiled network outputs.
+- ``decode --probs PROB.zarr --out PRED.zarr``: instances from numinst + affinities.
+
+torch is imported only by the actions that need it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+from fisbe_bench.methods.unet_affinity.config import Params
+
+
+def _triple(parser: argparse.ArgumentParser, flag: str, text: str) -> None:
+    parser.add_argument(flag, nargs=3, type=int, metavar=("Z", "Y", "X"), help=text)
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    """Subcommands ``train``, ``predict`` and ``decode``."""
+    sub = parser.add_subparsers(dest="action", required=True, metavar="{train,predict,decode}")
+    train = sub.add_parser("train", help="train the affinity U-Net from a YAML preset")
+    train.add_argument("--config", required=True, type=Path, help="preset, config/unet/*.yaml")
+    train.add_argument(
+        "--data-root",
+        required=True,
+        type=Path,
+        help="folder holding {completely,partly}/{train,val,test}/*.zarr",
+    )
+    train.add_argument("--split-file", required=True, type=Path, help="official-format split file")
+    train.add_argument("--out", required=True, type=Path, help="run folder (resumed if present)")
+    train.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    train.add_argument("--steps", type=int, help="override the preset's number of steps")
+    train.add_argument("--restart", action="store_true", help="discard a previous run in --out")
+    train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+    predict = sub.add_parser("predict", help="tiled U-Net inference (network outputs)")
+    predict.add_argument("--checkpoint", required=True, type=Path, help="best.pt or last.pt")
+    predict.add_argument("--raw", required=True, type=Path, help="sample zarr with volumes/raw")
+    predict.add_argument("--out", required=True, type=Path, help="probability zarr to write")
+    _triple(predict, "--tile", "tile size (default: the checkpoint's config)")
+    _triple(predict, "--overlap", "tile overlap (default: the checkpoint's config)")
+    _triple(predict, "--margin", "voxels discarded at interior tile faces (default overlap/4)")
+    predict.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    predict.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+    defaults = Params()
+    decode = sub.add_parser("decode", help="instances from numinst + affinities")
+    decode.add_argument("--probs", required=True, type=Path, help="zarr written by predict")
+    decode.add_argument("--out", required=True, type=Path, help="prediction zarr to write")
+    decode.add_argument("--foreground-threshold", type=float, default=defaults.foreground_threshold)
+    decode.add_argument("--overlap-threshold", type=float, default=defaults.overlap_threshold)
+    decode.add_argument("--affinity-threshold", type=float, default=defaults.affinity_threshold)
+    decode.add_argument(
+        "--short-bias",
+        type=float,
+        default=defaults.short_bias,
+        help="nearest-neighbour edges attract iff affinity > this",
+    )
+    decode.add_argument(
+        "--long-bias",
+        type=float,
+        default=defaults.long_bias,
+        help="long-range edges attract iff affinity > this",
+    )
+    decode.add_argument("--min-size", type=int, default=defaults.min_size)
+    decode.add_argument("--overlap-rounds", type=int, default=defaults.overlap_rounds)
+
+
+def _train(args: argparse.Namespace) -> None:
+    import torch
+
+    from fisbe_bench.methods.unet_affinity.config import load_config
+    from fisbe_bench.methods.unet_affinity.train import clean_output, train
+
+    config = load_config(args.config)
+    if args.steps is not None:
+        config = dataclasses.replace(config, steps=args.steps)
+    if args.restart:
+        clean_output(args.out)
+    threads = torch.get_num_threads()
+    summary = train(
+        config, args.data_root, args.split_file, args.out, args.device,
+        progress=not args.no_progress,
+    )  # fmt: skip
+    print(json.dumps({"out": str(args.out), "threads": threads, **summary}, default=str))
+
+
+def _predict(args: argparse.Namespace) -> None:
+    from fisbe_bench.methods.unet_affinity.predict import predict
+
+    predict(
+        args.checkpoint, args.raw, args.out, args.tile, args.overlap, args.margin,
+        args.device, progress=not args.no_progress,
+    )  # fmt: skip
+
+
+def _decode(args: argparse.Namespace) -> None:
+    from fisbe_bench.methods.unet_affinity.instances import decode
+
+    params = Params(
+        foreground_threshold=args.foreground_threshold,
+        overlap_threshold=args.overlap_threshold,
+        affinity_threshold=args.affinity_threshold,
+        short_bias=args.short_bias,
+        long_bias=args.long_bias,
+        min_size=args.min_size,
+        overlap_rounds=args.overlap_rounds,
+    )
+    started = time.perf_counter()
+    n = decode(args.probs, args.out, params)
+    seconds = round(time.perf_counter() - started, 2)
+    print(json.dumps({"sample": Path(args.out).name, "instances": n, "seconds": seconds}))
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run one action; prints a one-line JSON summary."""
+    {"train": _train, "predict": _predict, "decode": _decode}[args.action](args)
+    return 0

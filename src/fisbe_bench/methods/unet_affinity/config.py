@@ -1,0 +1,190 @@
+"""Configuration of B1: ``Params`` (decoding, from the method's config entry) and
+``TrainConfig`` (training, from a YAML preset ``config/unet/*.yaml``)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fisbe_bench import contract
+from fisbe_bench.errors import FisbeError
+from fisbe_bench.methods import params_from_config
+
+METHOD = "unet_affinity"
+WORKFLOW_KEYS = frozenset({"kind", "preset"})
+# network outputs (``predict``), the input of ``decode``: probabilities (C, Z, Y, X)
+NUMINST_KEY = "volumes/numinst"
+AFFINITY_KEY = "volumes/affinities"
+
+DEFAULT_OFFSETS: tuple[tuple[int, int, int], ...] = (
+    (1, 0, 0),
+    (0, 1, 0),
+    (0, 0, 1),
+    (3, 0, 0),
+    (0, 3, 0),
+    (0, 0, 3),
+    (9, 0, 0),
+    (0, 9, 0),
+    (0, 0, 9),
+)
+
+
+@dataclass(frozen=True)
+class Params:
+    """Thresholds of the B1 decoding step, network outputs -> instances (probabilities in
+    [0, 1]); the training configuration comes from the preset (:class:`TrainConfig`)."""
+
+    foreground_threshold: float = 0.5
+    overlap_threshold: float = 0.5
+    affinity_threshold: float = 0.5
+    short_bias: float = 0.5
+    long_bias: float = 0.5
+    min_size: int = contract.MIN_SIZE
+    overlap_rounds: int = 3
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Params:
+        """Parameters from a ``methods.<name>`` entry of kind ``unet_affinity`` (``preset``
+        names the training preset)."""
+        return params_from_config(cls, config, METHOD, WORKFLOW_KEYS)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Network shape: ``base`` features at full resolution, times ``factor`` per level;
+    ``chromaticity`` appends colour / brightness channels to the input (a cue that does
+    not fade along a dim neurite); ``batch_norm`` adds BatchNorm after each conv (running
+    statistics at inference, so tiling stays exact)."""
+
+    base: int = 12
+    factor: int = 2
+    depth: int = 3
+    offsets: tuple[tuple[int, int, int], ...] = DEFAULT_OFFSETS
+    chromaticity: bool = True
+    batch_norm: bool = False
+
+    @property
+    def divisor(self) -> int:
+        """Input sizes must be multiples of this (one 2x pooling per level)."""
+        return 2**self.depth
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that determines a training run (weights depend on nothing else)."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    crop: tuple[int, int, int] = (64, 64, 64)
+    batch: int = 2
+    steps: int = 1000
+    lr: float = 1e-4
+    seed: int = 0
+    checkpoint_every: int = 100
+    val_every: int = 500
+    val_max_samples: int = 5
+    log_every: int = 10
+    sets: tuple[str, ...] = ("completely",)
+    p_foreground: float = 0.7
+    p_overlap: float = 0.25
+    affinity_weight: float = 1.0
+    background_pair_weight: float = 0.0
+    boundary_pair_weight: float = 0.1
+    overlap_pair_weight: float = 0.0
+    numinst_class_weights: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    augment: bool = True
+    num_workers: int = 0  # data-loader processes; a workflow rule allows threads - 1
+    bf16: bool = True
+    channels_last: bool = True
+    compile: bool = False
+    tile: tuple[int, int, int] = (64, 64, 64)
+    overlap: tuple[int, int, int] = (16, 16, 16)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data form (lists, no tuples) for checkpoints and YAML."""
+        return _plain(dataclasses.asdict(self))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    return value
+
+
+def _triple(value: Any, name: str, source: Path | None) -> tuple[int, int, int]:
+    if isinstance(value, int):
+        value = [value] * 3
+    if not (isinstance(value, list | tuple) and len(value) == 3):
+        raise FisbeError(f"{name} must be an int or a list of 3 ints, got {value!r}", source)
+    return tuple(int(v) for v in value)  # type: ignore[return-value]
+
+
+def config_from_dict(data: dict[str, Any], source: Path | None = None) -> TrainConfig:
+    """Validate a mapping (YAML or checkpoint) into a :class:`TrainConfig`."""
+    data = dict(data)
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise FisbeError(f"unknown config keys {unknown} (known: {sorted(known)})", source)
+    model_data = dict(data.pop("model", {}) or {})
+    model_known = {f.name for f in dataclasses.fields(ModelConfig)}
+    if set(model_data) - model_known:
+        bad = sorted(set(model_data) - model_known)
+        raise FisbeError(f"unknown model keys {bad} (known: {sorted(model_known)})", source)
+    if "offsets" in model_data:
+        model_data["offsets"] = tuple(_triple(o, "offset", source) for o in model_data["offsets"])
+    model = ModelConfig(**model_data)
+    for key in ("crop", "tile", "overlap"):
+        if key in data:
+            data[key] = _triple(data[key], key, source)
+    if "sets" in data:
+        data["sets"] = tuple(data["sets"])
+    if "numinst_class_weights" in data:
+        weights = data["numinst_class_weights"]
+        if not (isinstance(weights, list | tuple) and len(weights) == 3):
+            raise FisbeError(f"numinst_class_weights must be 3 numbers, got {weights!r}", source)
+        data["numinst_class_weights"] = tuple(float(w) for w in weights)
+    try:
+        config = TrainConfig(model=model, **data)
+    except TypeError as err:
+        raise FisbeError(f"bad config: {err}", source) from err
+    _check(config, source)
+    return config
+
+
+def _check(config: TrainConfig, source: Path | None) -> None:
+    div = config.model.divisor
+    problems = []
+    if not config.model.offsets or any(not any(o) for o in config.model.offsets):
+        problems.append("offsets must be a non-empty list of non-zero [z, y, x] offsets")
+    for key in ("crop", "tile"):
+        if any(s % div or s <= 0 for s in getattr(config, key)):
+            problems.append(f"{key} {getattr(config, key)} must be positive multiples of {div}")
+    if any(o % div or o < 0 or o >= t for o, t in zip(config.overlap, config.tile, strict=True)):
+        problems.append(f"overlap {config.overlap} must be multiples of {div} below the tile")
+    if min(config.batch, config.steps, config.checkpoint_every, config.log_every) <= 0:
+        problems.append("batch, steps, checkpoint_every and log_every must be positive")
+    if not 0 <= config.p_foreground + config.p_overlap <= 1:
+        problems.append("p_foreground + p_overlap must lie in [0, 1]")
+    if set(config.sets) - {"completely", "partly"} or not config.sets:
+        problems.append(f"sets must be completely and/or partly, got {config.sets}")
+    if problems:
+        raise FisbeError("; ".join(problems), source)
+
+
+def load_config(path: str | Path) -> TrainConfig:
+    """Read and validate a YAML preset."""
+    import yaml
+
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as err:
+        raise FisbeError(f"cannot read config: {err}", path) from err
+    if not isinstance(data, dict):
+        raise FisbeError("config must be a mapping", path)
+    return config_from_dict(data, path)
