@@ -112,9 +112,19 @@ wildcard_constraints:
     sample=r"[A-Za-z0-9][A-Za-z0-9_\-]*",
 
 
+def pins_path(dataset):
+    """Committed checksum table (the pin) of a Zenodo dataset."""
+    return repo_path(DATASETS[dataset]["checksums"])
+
+
 def checksum_table(dataset):
-    """Committed checksum table of a Zenodo dataset: file name -> entry (url, size, md5)."""
-    return read_checksum_table(repo_path(DATASETS[dataset]["checksums"]))
+    """The pin of a Zenodo dataset: file name -> entry (url, size, md5; None when empty)."""
+    return read_checksum_table(pins_path(dataset))
+
+
+def record_json(dataset):
+    """The kept metadata of a Zenodo dataset's record (read at run time, not at DAG build)."""
+    return f"resources/{dataset}/downloads/record.json"
 
 
 def download_files(dataset):
