@@ -122,7 +122,7 @@ def download(
     part = dest.with_name(dest.name + ".part")
     if algorithm not in DIGEST_LENGTH:
         raise ValueError(f"unsupported checksum algorithm {algorithm!r}")
-    if not re.fullmatch(rf"[0-9a-fA-F]{{{DIGEST_LENGTH[algorithm]}}}", checksum):
+    if not re.fullmatch(rf"[0-9a-fA-F]{{{DIGEST_LENGTH[algorithm]}}}", checksum or ""):
         raise FisbeError(f"{checksum!r} is not a valid {algorithm} checksum", dest)
     checksum = checksum.lower()
     if dest.is_file() and file_digest(dest, algorithm) == checksum:
