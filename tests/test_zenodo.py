@@ -307,6 +307,8 @@ def test_real_config_runs_end_to_end(tmp_path: Path, wrapped: bool) -> None:
         proc = snakemake(cwd, *where, *configs, "--report", str(report))
         assert proc.returncode == 0, proc.stderr[-6000:]
         wall = time.monotonic() - start
+        proc = snakemake(cwd, *where, *configs, "-n")
+        assert "Nothing to be done" in proc.stdout + proc.stderr
     print(f"stand-in run ({'top folder' if wrapped else 'no top folder'}): {wall:.1f} s wall")
     with open(workdir / "results/fisbe/leaderboard/leaderboard.csv") as handle:
         rows = list(csv.DictReader(handle))
