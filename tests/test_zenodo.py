@@ -29,7 +29,7 @@ from standin import (
 
 from fisbe_bench import download as download_module
 from fisbe_bench.cli import main
-from fisbe_bench.download import read_checksum_table
+from fisbe_bench.download import Entry, read_checksum_table
 from fisbe_bench.errors import FisbeError
 from fisbe_bench.splits import parse_split_file
 from fisbe_bench.zenodo import fetch_file, fetch_record, read_record
@@ -66,11 +66,12 @@ def record(server: FlakyServer, tmp_path: Path, names: list[str] | None = None, 
     return dest
 
 
-def pins(tmp_path: Path, rows: list[tuple[str, str, str]]) -> Path:
+def pins(tmp_path: Path, rows: list[tuple[str, str, str]]) -> dict[str, Entry]:
+    """Rows (name, size, md5) of a checksum table, as read from a file."""
     lines = ["name\turl\tsize\tmd5", *(f"{n}\thttp://pinned/{n}\t{s}\t{m}" for n, s, m in rows)]
     path = tmp_path / "pins.tsv"
     path.write_text("\n".join(lines) + "\n")
-    return path
+    return read_checksum_table(path)
 
 
 def get(record_json: Path, name: str, **kwargs: object) -> Path:

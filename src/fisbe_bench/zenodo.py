@@ -18,12 +18,13 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from fisbe_bench import __version__
 from fisbe_bench.atomic import write_bytes
-from fisbe_bench.download import MAX_BACKOFF_S, TABLE_COLUMNS, download, read_checksum_table
+from fisbe_bench.download import MAX_BACKOFF_S, TABLE_COLUMNS, Entry, download
 from fisbe_bench.errors import FisbeError
 
 DEFAULT_API = "https://zenodo.org/api"
@@ -123,13 +124,14 @@ def get(url: str, *, retries: int = 5, timeout: float = 60.0, backoff: float = 1
 def select(
     files: dict[str, RecordFile],
     names: list[str],
-    pins: str | Path | None = None,
+    pins: Mapping[str, Entry] | None = None,
     source: str | Path | None = None,
 ) -> list[RecordFile]:
     """The record's entries of ``names``, checked against the pinned checksum table.
 
     A name the record does not list raises :class:`FisbeError` listing the record's files; a
-    size or md5 the table ``pins`` holds must equal the record's ("the record changed").
+    size or md5 that ``pins`` (rows of the checksum table) holds must equal the record's
+    ("the record changed").
     """
     unknown = [name for name in names if name not in files]
     if unknown:
@@ -137,15 +139,14 @@ def select(
             f"{', '.join(unknown)} not in the Zenodo record, which lists: {', '.join(files)}",
             source,
         )
-    pinned = read_checksum_table(pins) if pins is not None else {}
     chosen = [files[name] for name in names]
     for entry in chosen:
-        pin = pinned.get(entry.name)
+        pin = (pins or {}).get(entry.name)
         for field in ("size", "md5") if pin else ():
             held = getattr(pin, field)
             if held is not None and held != getattr(entry, field):
                 raise FisbeError(
-                    f"the record changed: {entry.name} {field} is pinned as {held} in {pins} "
+                    f"the record changed: {entry.name} {field} is pinned as {held} "
                     f"but the record says {getattr(entry, field)}",
                     source,
                 )
@@ -157,7 +158,7 @@ def fetch_record(
     record: str,
     dest: str | Path,
     names: list[str],
-    pins: str | Path | None = None,
+    pins: Mapping[str, Entry] | None = None,
     *,
     retries: int = 5,
     timeout: float = 60.0,
@@ -180,7 +181,7 @@ def fetch_file(
     record_json: str | Path,
     name: str,
     downloads: str | Path,
-    pins: str | Path | None = None,
+    pins: Mapping[str, Entry] | None = None,
     *,
     retries: int = 5,
     timeout: float = 60.0,

@@ -112,14 +112,9 @@ wildcard_constraints:
     sample=r"[A-Za-z0-9][A-Za-z0-9_\-]*",
 
 
-def pins_path(dataset):
-    """Committed checksum table (the pin) of a Zenodo dataset."""
-    return repo_path(DATASETS[dataset]["checksums"])
-
-
 def checksum_table(dataset):
     """The pin of a Zenodo dataset: file name -> entry (url, size, md5; None when empty)."""
-    return read_checksum_table(pins_path(dataset))
+    return read_checksum_table(repo_path(DATASETS[dataset]["checksums"]))
 
 
 def record_json(dataset):

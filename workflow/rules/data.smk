@@ -32,7 +32,7 @@ rule zenodo_record:
         api=lambda wildcards: DATASETS[wildcards.dataset]["zenodo_api"],
         record=lambda wildcards: DATASETS[wildcards.dataset]["record"],
         names=lambda wildcards: list(download_files(wildcards.dataset).values()),
-        pins=lambda wildcards: pins_path(wildcards.dataset),
+        pins=lambda wildcards: checksum_table(wildcards.dataset),
     script:
         "../scripts/zenodo_record.py"
 
@@ -60,7 +60,7 @@ for _dataset in datasets_from("zenodo"):
                 "../envs/data.yaml"
             params:
                 name=_file,
-                pins=pins_path(_dataset),
+                pins={_file: _pins[_file]} if _file in _pins else {},
             script:
                 "../scripts/download.py"
 
