@@ -8,25 +8,20 @@ import io
 import os
 import re
 import socket
-import struct
-import threading
-import time
 import zipfile
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import BinaryIO
 
 import pytest
 from conftest import OFFICIAL_SPLIT, REPO
+from standin import FlakyServer, serving
 
 from fisbe_bench import download as download_module
 from fisbe_bench.archive import extract
 from fisbe_bench.cli import main
 from fisbe_bench.download import download, read_checksum_table
 from fisbe_bench.errors import FisbeError
-
-OFFICIAL = OFFICIAL_SPLIT
 
 
 def make_zip() -> bytes:
@@ -38,79 +33,10 @@ def make_zip() -> bytes:
     return buffer.getvalue()
 
 
-class Handler(BaseHTTPRequestHandler):
-    """GET with ``Range: bytes=N-`` support; ``server.plan`` scripts failures per request."""
-
-    server: FlakyServer
-
-    def log_message(self, format: str, *args: object) -> None:
-        """Keep the test output quiet."""
-
-    def do_GET(self) -> None:
-        server = self.server
-        path = self.path.split("?")[0]
-        server.requests.append((path, self.headers.get("Range")))
-        action = server.plan.pop(0) if server.plan else "ok"
-        body = server.files.get(path)
-        if body is None or action in ("404", "403", "500"):
-            self.send_error(404 if body is None else int(action))
-            return
-        start, status = 0, 200
-        requested = self.headers.get("Range")
-        if requested and not server.ignore_range:
-            start = int(re.fullmatch(r"bytes=(\d+)-", requested).group(1))
-            if start >= len(body):
-                self.send_response(416)
-                self.send_header("Content-Range", f"bytes */{len(body)}")
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                return
-            status = 206
-        payload = body[start:]
-        self.send_response(status)
-        self.send_header("Content-Length", str(len(payload)))
-        self.send_header("Accept-Ranges", "bytes")
-        if status == 206:
-            self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
-        self.end_headers()
-        if action in ("truncate", "drop"):
-            self.wfile.write(payload[: len(payload) // 2])
-            self.close_connection = True
-            if action == "drop":  # abort with a TCP reset instead of a clean close
-                self.wfile.flush()
-                time.sleep(0.2)  # let the client take in the first half before the reset
-                linger = struct.pack("ii", 1, 0)
-                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
-                self.connection.close()
-            return
-        self.wfile.write(payload)
-
-
-class FlakyServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), Handler)
-        self.files: dict[str, bytes] = {}
-        self.plan: list[str] = []
-        self.ignore_range = False
-        self.requests: list[tuple[str, str | None]] = []
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}{path}?download=1"
-
-
 @pytest.fixture
 def server() -> Iterator[FlakyServer]:
-    httpd = FlakyServer()
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
+    with serving() as httpd:
         yield httpd
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join()
 
 
 @pytest.fixture
@@ -172,21 +98,13 @@ def test_wrong_checksum_leaves_no_file(archive: tuple[str, bytes, str], tmp_path
     assert list(tmp_path.iterdir()) == []
 
 
-def test_unknown_checksum_refused_unless_opted_out(
-    server: FlakyServer, archive: tuple[str, bytes, str], tmp_path: Path
+@pytest.mark.parametrize("checksum", [None, "", "xyz"])
+def test_unknown_or_malformed_checksum_refused(
+    server: FlakyServer, archive: tuple[str, bytes, str], tmp_path: Path, checksum: str | None
 ) -> None:
-    url, body, _ = archive
-    dest = tmp_path / "fisbe.zip"
-    with pytest.raises(FisbeError, match="no md5 checksum known"):
-        fetch(url, dest, None)
-    assert server.requests == [] and not dest.exists()
-    fetch(url, dest, None, allow_unknown_checksum=True)
-    assert dest.read_bytes() == body
-
-
-def test_malformed_checksum_refused(archive: tuple[str, bytes, str], tmp_path: Path) -> None:
     with pytest.raises(FisbeError, match="not a valid md5"):
-        fetch(archive[0], tmp_path / "f.zip", "xyz")
+        fetch(archive[0], tmp_path / "f.zip", checksum)
+    assert server.requests == [] and list(tmp_path.iterdir()) == []
 
 
 def test_truncated_body_is_resumed_with_range(
@@ -339,10 +257,10 @@ def test_committed_checksum_table() -> None:
         table
     )
     for entry in table.values():
-        assert entry.url == f"https://zenodo.org/records/10875063/files/{entry.name}?download=1"
+        assert entry.url == f"https://zenodo.org/api/records/10875063/files/{entry.name}/content"
     split_entry = table["sample_list_per_split.txt"]
-    assert split_entry.md5 == hashlib.md5(OFFICIAL.read_bytes()).hexdigest()
-    assert split_entry.size == OFFICIAL.stat().st_size
+    assert split_entry.md5 == hashlib.md5(OFFICIAL_SPLIT.read_bytes()).hexdigest()
+    assert split_entry.size == OFFICIAL_SPLIT.stat().st_size
 
 
 @pytest.mark.parametrize(
@@ -375,9 +293,8 @@ def test_cli_download_with_checksum_table(
     out.unlink()
     assert main(argv) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "--allow-unknown-checksum" in err
-    assert main([*argv, "--allow-unknown-checksum"]) == 0
-    assert out.read_bytes() == body
+    assert err.count("\n") == 1 and "no md5 for 'fisbe.zip'" in err and "zenodo-pin" in err
+    assert not out.exists()
 
 
 def test_cli_errors_are_one_line(

@@ -58,6 +58,7 @@ def test_real_fisbe_dry_run_builds_the_dag_without_network(tmp_path: Path) -> No
     counts = job_counts(proc.stdout)
     assert counts["threshold_cc"] == 7 + 16  # official test split: completely + partly
     assert counts["extract_fisbe"] == 2 and counts["splits"] == 1
+    assert counts["zenodo_record"] == 1 and counts["download_fisbe_completely"] == 1
     sheet = read_table(REPO / "config/fisbe_samples.tsv", "\t")
     assert len(sheet) == 101
 

@@ -19,6 +19,7 @@ from fisbe_bench.errors import FisbeError
 COMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("fisbe_bench.synth", "write a synthetic FISBe-like dataset"),
     "download": ("fisbe_bench.download", "download a file with resume and checksum check"),
+    "zenodo-pin": ("fisbe_bench.zenodo", "print a Zenodo record's files as a checksum table"),
     "extract": ("fisbe_bench.archive", "safely extract a FISBe archive"),
     "splits": ("fisbe_bench.splits", "turn an official split file into a sample table"),
     "evaluate": ("fisbe_bench.metrics.cli", "score predictions with the FISBe metrics"),

@@ -101,11 +101,10 @@ def download(
     url: str,
     dest: str | Path,
     *,
-    checksum: str | None,
+    checksum: str,
     algorithm: Algorithm = "md5",
     retries: int = 5,
     timeout: float = 60.0,
-    allow_unknown_checksum: bool = False,
     progress: bool = True,
     size: int | None = None,
     backoff: float = 1.0,
@@ -116,27 +115,18 @@ def download(
     retried up to ``retries`` times with exponential backoff starting at ``backoff``
     seconds; an attempt that extends the ``.part`` file does not use up a retry.
     HTTP 4xx, a checksum or size mismatch and a full disk raise :class:`FisbeError`.
-    A full disk keeps the ``.part`` for resuming; a checksum mismatch deletes it.
-    ``checksum=None`` is refused unless ``allow_unknown_checksum``. An existing ``dest``
-    whose checksum matches is kept without any network access.
+    A full disk keeps the ``.part`` for resuming; a size or checksum mismatch deletes it.
+    An existing ``dest`` whose checksum matches is kept without any network access.
     """
     dest = Path(dest)
     part = dest.with_name(dest.name + ".part")
     if algorithm not in DIGEST_LENGTH:
         raise ValueError(f"unsupported checksum algorithm {algorithm!r}")
-    if checksum is None:
-        if not allow_unknown_checksum:
-            raise FisbeError(
-                f"no {algorithm} checksum known for {url}; refusing an unverifiable download "
-                "(fill in the checksum table, or pass --allow-unknown-checksum)",
-                dest,
-            )
-    elif not re.fullmatch(rf"[0-9a-fA-F]{{{DIGEST_LENGTH[algorithm]}}}", checksum):
+    if not re.fullmatch(rf"[0-9a-fA-F]{{{DIGEST_LENGTH[algorithm]}}}", checksum or ""):
         raise FisbeError(f"{checksum!r} is not a valid {algorithm} checksum", dest)
-    else:
-        checksum = checksum.lower()
-        if dest.is_file() and file_digest(dest, algorithm) == checksum:
-            return dest
+    checksum = checksum.lower()
+    if dest.is_file() and file_digest(dest, algorithm) == checksum:
+        return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
 
     failures, largest = 0, _size(part)
@@ -164,15 +154,14 @@ def download(
             "(the partial download was deleted)",
             dest,
         )
-    if checksum is not None:
-        actual = file_digest(part, algorithm)
-        if actual != checksum:
-            part.unlink(missing_ok=True)
-            raise FisbeError(
-                f"{algorithm} mismatch for {dest.name}: expected {checksum}, got {actual} "
-                "(the download was deleted)",
-                dest,
-            )
+    actual = file_digest(part, algorithm)
+    if actual != checksum:
+        part.unlink(missing_ok=True)
+        raise FisbeError(
+            f"{algorithm} mismatch for {dest.name}: expected {checksum}, got {actual} "
+            "(the download was deleted)",
+            dest,
+        )
     os.replace(part, dest)
     return dest
 
@@ -281,18 +270,13 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``fisbe-bench download``."""
     parser.add_argument("url", help="http(s) URL to download")
     parser.add_argument("--out", required=True, type=Path, help="file to write")
-    source = parser.add_mutually_exclusive_group()
+    source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--md5", help="expected md5 of the file")
     source.add_argument("--sha256", help="expected sha256 of the file")
     source.add_argument(
         "--checksum-table",
         type=Path,
         help="TSV (name, url, size, md5) to look the URL, or the output's file name, up in",
-    )
-    parser.add_argument(
-        "--allow-unknown-checksum",
-        action="store_true",
-        help="download even when no checksum is known (the file is not verified)",
     )
     parser.add_argument("--retries", type=int, default=5, help="retries of transient failures")
     parser.add_argument("--timeout", type=float, default=60.0, help="socket timeout in seconds")
@@ -313,6 +297,12 @@ def run(args: argparse.Namespace) -> int:
                 f"neither {args.url} nor {args.out.name!r} is in the checksum table",
                 args.checksum_table,
             )
+        if entry.md5 is None:
+            raise FisbeError(
+                f"no md5 for {entry.name!r}; refusing an unverifiable download (fill it in, "
+                "e.g. from `fisbe-bench zenodo-pin`)",
+                args.checksum_table,
+            )
         checksum, size = entry.md5, entry.size
     download(
         args.url,
@@ -321,7 +311,6 @@ def run(args: argparse.Namespace) -> int:
         algorithm=algorithm,
         retries=args.retries,
         timeout=args.timeout,
-        allow_unknown_checksum=args.allow_unknown_checksum,
         progress=not args.no_progress,
         size=size,
     )

@@ -113,8 +113,13 @@ wildcard_constraints:
 
 
 def checksum_table(dataset):
-    """Committed checksum table of a Zenodo dataset: file name -> entry (url, size, md5)."""
+    """The pin of a Zenodo dataset: file name -> entry (url, size, md5; None when empty)."""
     return read_checksum_table(repo_path(DATASETS[dataset]["checksums"]))
+
+
+def record_json(dataset):
+    """The kept metadata of a Zenodo dataset's record (read at run time, not at DAG build)."""
+    return f"resources/{dataset}/downloads/record.json"
 
 
 def download_files(dataset):

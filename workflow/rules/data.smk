@@ -18,16 +18,38 @@ rule synth_dataset:
         "../scripts/synth_dataset.py"
 
 
+rule zenodo_record:
+    output:
+        record_json("{dataset}"),
+    log:
+        "logs/{dataset}/zenodo_record.log",
+    wildcard_constraints:
+        dataset=any_of(datasets_from("zenodo")),
+    localrule: True
+    conda:
+        "../envs/data.yaml"
+    params:
+        api=lambda wildcards: DATASETS[wildcards.dataset]["zenodo_api"],
+        record=lambda wildcards: DATASETS[wildcards.dataset]["record"],
+        names=lambda wildcards: list(download_files(wildcards.dataset).values()),
+        pins=lambda wildcards: checksum_table(wildcards.dataset),
+    script:
+        "../scripts/zenodo_record.py"
+
+
+# One rule per file: its URL, size and md5 come from record.json at run time (ancient: a
+# refetched record does not redownload verified files); a pinned md5 is also ensured.
 for _dataset in datasets_from("zenodo"):
-    _table = checksum_table(_dataset)
+    _pins = checksum_table(_dataset)
     for _role, _file in download_files(_dataset).items():
-        _entry = _table.get(_file)
-        _md5 = _entry.md5 if _entry else None
+        _md5 = _pins[_file].md5 if _file in _pins else None
         _out = f"resources/{_dataset}/downloads/{_file}"
 
         rule:
             name:
                 f"download_{_dataset}_{_role}"
+            input:
+                record=ancient(record_json(_dataset)),
             output:
                 ensure(_out, md5=_md5) if _md5 else _out,
             log:
@@ -37,9 +59,8 @@ for _dataset in datasets_from("zenodo"):
             conda:
                 "../envs/data.yaml"
             params:
-                url=_entry.url if _entry else "",
-                md5=_md5,
-                allow_unknown=DATASETS[_dataset]["allow_unknown_checksum"],
+                name=_file,
+                pins={_file: _pins[_file]} if _file in _pins else {},
             script:
                 "../scripts/download.py"
 

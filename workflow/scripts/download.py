@@ -1,14 +1,15 @@
-"""Snakemake adapter: resumable, checksum-verified download of one Zenodo file."""
+"""Snakemake adapter: download one file of a Zenodo record, checked against the record."""
 
-from fisbe_bench.download import download
+from pathlib import Path
+
 from fisbe_bench.snakemake_adapter import run_step
+from fisbe_bench.zenodo import fetch_file
 
 run_step(
     snakemake,  # noqa: F821
-    download,
-    url=snakemake.params.url,  # noqa: F821
-    dest=snakemake.output[0],  # noqa: F821
-    checksum=snakemake.params.md5,  # noqa: F821
-    algorithm="md5",
-    allow_unknown_checksum=snakemake.params.allow_unknown,  # noqa: F821
+    fetch_file,
+    record_json=snakemake.input.record,  # noqa: F821
+    name=snakemake.params.name,  # noqa: F821
+    downloads=Path(snakemake.output[0]).parent,  # noqa: F821
+    pins=snakemake.params.pins,  # noqa: F821
 )
