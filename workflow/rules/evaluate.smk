@@ -112,6 +112,18 @@ rule leaderboard:
             category="Leaderboard",
             labels={"table": "leaderboard (page)"},
         ),
+        pairwise=report(
+            "results/{dataset}/leaderboard/pairwise.csv",
+            caption="../report/stats.rst",
+            category="Leaderboard",
+            labels={"table": "paired comparisons (CSV)"},
+        ),
+        forest=report(
+            "results/{dataset}/leaderboard/pairwise.png",
+            caption="../report/pairwise.rst",
+            category="Leaderboard",
+            labels={"table": "paired comparisons (figure)"},
+        ),
     log:
         "logs/{dataset}/leaderboard.log",
     conda:

@@ -187,6 +187,46 @@ def plot_losses(losses: dict[str, pd.DataFrame], palette: dict[str, tuple]) -> F
     return figure
 
 
+def plot_pairwise(pairwise: pd.DataFrame) -> Figure:
+    """Forest plot: ΔS = S(A) − S(B) with its paired-bootstrap interval, one panel per set."""
+    pairs = pairwise[pairwise["test"] == "wilcoxon"]
+    if pairs.empty:
+        figure, axes = new_figure(1, 1, figsize=(4.4, 1.2))
+        axes[0, 0].set_axis_off()
+        axes[0, 0].text(0.5, 0.5, "fewer than two methods: no pairs", ha="center")
+        return figure
+    sets = [s for s in SETS if s in set(pairs["set"])]
+    n_rows = max(pairs.groupby("set").size())
+    figure, axes = new_figure(
+        1, len(sets), figsize=(4.4 * len(sets), 1.0 + 0.45 * n_rows), sharey=False
+    )
+    for ax, name in zip(axes[0], sets, strict=True):
+        rows = pairs[pairs["set"] == name].reset_index(drop=True)
+        y = np.arange(len(rows))[::-1]
+        low = (rows["delta_S"] - rows["ci_low"]).fillna(0).clip(lower=0)
+        high = (rows["ci_high"] - rows["delta_S"]).fillna(0).clip(lower=0)
+        significant = rows["p_holm"].fillna(1) < 0.05
+        for filled, colour in ((True, "#0b5394"), (False, "#8a98a8")):
+            keep = (significant == filled).to_numpy()
+            ax.errorbar(
+                rows["delta_S"][keep],
+                y[keep],
+                xerr=[low[keep], high[keep]],
+                fmt="o",
+                color=colour,
+                capsize=3,
+                label="Holm p < 0.05" if filled else "not significant",
+            )
+        ax.axvline(0, color="black", lw=0.8)
+        labels = [f"{a} − {b}" for a, b in zip(rows["method_a"], rows["method_b"], strict=True)]
+        ax.set_yticks(y, labels)
+        ax.set(title=SET_TITLES[name], xlabel="ΔS (95 % paired bootstrap interval)")
+        ax.grid(axis="x", alpha=0.3)
+    axes[0, -1].legend(frameon=False, fontsize="small", loc="lower right")
+    figure.tight_layout()
+    return figure
+
+
 def read_losses(evaluations: Sequence[Evaluation]) -> dict[str, pd.DataFrame]:
     """``<method>/train/loss.csv`` of each method that trained (step and loss columns)."""
     losses = {}

@@ -32,6 +32,9 @@ FIGURE_CAPTIONS = {
     "per_sample": "Per-image S, avF1 and C per method (one dot per test image).",
     "coverage": "Distribution of per-GT-instance coverage per method.",
     "loss": "Training loss curves of the trained methods.",
+    "per_neuron": "Coverage of each GT neuron against its skeleton length, split by dim and "
+    "overlapping neurons.",
+    "pairwise": "ΔS = S(A) − S(B) per pair of methods with 95 % paired bootstrap intervals.",
 }
 METRIC_HELP = {
     "S": "0.5·avF1 + 0.5·C",
@@ -142,7 +145,7 @@ def render_page(
     dataset: str,
     leaderboard: pd.DataFrame,
     per_threshold: pd.DataFrame,
-    tests: pd.DataFrame,
+    pairwise: pd.DataFrame,
     figures: Sequence[tuple[str, Path]] = (),
     notes: Sequence[str] = (),
     bootstrap_info: str = "",
@@ -176,8 +179,8 @@ def render_page(
                 parts.append(f"<h3>{_e(SET_TITLES[name].capitalize())}</h3>")
                 ranked = leaderboard.loc[leaderboard["set"] == name, "method"]
                 parts.append(_threshold_table(rows, f"f1-{name}", list(ranked)))
-    parts.append("<h2>Statistical tests</h2>")
-    parts.append(_tests_section(tests))
+    parts.append("<h2>Paired comparisons</h2>")
+    parts.append(_tests_section(pairwise))
     if figures:
         parts.append("<h2>Figures</h2>")
         parts += [_figure(stem, path) for stem, path in figures if not stem.startswith("mips/")]
@@ -263,37 +266,50 @@ def _threshold_table(rows: pd.DataFrame, table_id: str, order: Sequence[str]) ->
     return "".join(out)
 
 
-def _tests_section(tests: pd.DataFrame) -> str:
-    if tests.empty:
-        return (
-            '<p class="muted">Kruskal-Wallis with Dunn post-hoc tests need at least three '
-            "methods with per-image scores.</p>"
-        )
+def _tests_section(pairwise: pd.DataFrame) -> str:
+    """Paired comparisons: Friedman per set, then ΔS with its interval and Wilcoxon per pair."""
+    pairs = pairwise[pairwise["test"] == "wilcoxon"]
+    if pairs.empty:
+        return '<p class="muted">Paired comparisons need at least two methods.</p>'
     out = [
-        "<p>Kruskal-Wallis test over per-image S across methods, then Dunn's pairwise test "
-        "(two-sided, tie-corrected) with Holm correction; z &gt; 0 means the first method "
-        "ranks higher. The tests treat the methods' scores on the same images as independent "
-        "samples, which ignores the pairing and costs power.</p>"
+        "<p>ΔS = S(A) − S(B) on the images both methods scored, with a 95&nbsp;% paired "
+        "bootstrap interval (the same resampled images for both methods; S pooled by the FISBe "
+        "rules on every resample). Wilcoxon signed-rank test on per-image S, two-sided, "
+        "Holm-adjusted within each set. With three or more methods, a Friedman test on "
+        "per-image S across all methods; the Friedman test needs at least three methods.</p>"
     ]
     for name in SET_ORDER:
-        rows = tests[tests["set"] == name]
+        rows = pairs[pairs["set"] == name]
         if rows.empty:
             continue
-        kw = rows[rows["test"] == "kruskal-wallis"].iloc[0]
-        out.append(
-            f"<h3>{_e(SET_TITLES[name].capitalize())}</h3><p>Kruskal-Wallis H = "
-            f"{kw['statistic']:.3f}, p = {kw['p_value']:.3g} ({int(kw['n_a'])} image scores)</p>"
-        )
+        out.append(f"<h3>{_e(SET_TITLES[name].capitalize())}</h3>")
+        friedman = pairwise[(pairwise["set"] == name) & (pairwise["test"] == "friedman")]
+        if not friedman.empty:
+            row = friedman.iloc[0]
+            out.append(
+                f"<p>Friedman χ² = {row['statistic']:.3f}, p = {row['p']:.3g} "
+                f"({int(row['n'])} images)</p>"
+            )
         headers = [_header("Method A", False), _header("Method B", False)]
-        headers += [_header(h, True) for h in ("z", "p", "p (Holm)")]
+        headers += [_header(h, True) for h in ("ΔS", "W", "p", "p (Holm)", "images")]
         out.append(
-            f'<table class="sortable" id="dunn-{name}"><thead><tr>{"".join(headers)}</tr>'
+            f'<table class="sortable" id="pairwise-{name}"><thead><tr>{"".join(headers)}</tr>'
             "</thead><tbody>"
         )
-        for row in rows[rows["test"] == "dunn-holm"].itertuples(index=False):
+        for row in rows.itertuples(index=False):
             cells = [_text_cell(row.method_a), _text_cell(row.method_b)]
-            for value in (row.statistic, row.p_value, row.p_holm):
+            interval = format_ci(row.ci_low, row.ci_high, 3)
+            text = format_value("delta_S", row.delta_S, 3)
+            if interval:
+                text += f' <span class="ci">{_e(interval)}</span>'
+            cells.append(f'<td data-value="{_number(row.delta_S)}">{text}</td>')
+            for value in (row.statistic, row.p, row.p_holm):
+                value = _as_float(value)
                 cells.append(f'<td data-value="{_number(value)}">{value:.3g}</td>')
+            images = _as_float(row.n)
+            cells.append(
+                f'<td data-value="{_number(images)}">{format_value("num_images", images)}</td>'
+            )
             out.append(f"<tr>{''.join(cells)}</tr>")
         out.append("</tbody></table>")
     return "".join(out)

@@ -3,7 +3,8 @@
 Writes into ``--out-dir``: ``leaderboard.csv`` (method, set, rank, S, S_lo, S_hi, avF1,
 ..., FM, counts), ``leaderboard_completely.csv`` / ``leaderboard_combined.csv`` (one per
 FISBe setting present), ``leaderboard.md``, ``leaderboard.html`` (self-contained),
-``per_threshold.csv``, ``per_sample.csv``, ``bootstrap.csv`` and ``stats.csv``.
+``per_threshold.csv``, ``per_sample.csv``, ``bootstrap.csv``, ``pairwise.csv`` (paired
+comparisons of every two methods) and its forest plot ``pairwise.{png,svg}``.
 Every file is written atomically.
 """
 
@@ -29,7 +30,7 @@ from fisbe_bench.reports.evaluations import (
 )
 
 CONSISTENCY_TOLERANCE = 1e-6
-FIGURE_ORDER = ("f1_threshold", "per_sample", "coverage", "loss")
+FIGURE_ORDER = ("f1_threshold", "per_sample", "coverage", "per_neuron", "loss")
 
 
 def write_leaderboard(
@@ -54,7 +55,7 @@ def write_leaderboard(
     per_sample = tables.per_sample_table(loaded)
     per_threshold = tables.per_threshold_table(loaded)
     leaderboard = tables.leaderboard_table(loaded, intervals)
-    tests = stats.kruskal_dunn(per_sample, "S")
+    pairwise = stats.pairwise_table(loaded, n_boot=bootstrap, seed=seed)
     figures = _find_figures(Path(figures_dir)) if figures_dir is not None else []
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
@@ -64,21 +65,24 @@ def write_leaderboard(
         "per_threshold": write_csv(per_threshold, out_dir / "per_threshold.csv"),
         "per_sample": write_csv(per_sample, out_dir / "per_sample.csv"),
         "bootstrap": write_csv(intervals, out_dir / "bootstrap.csv"),
-        "stats": write_csv(tests, out_dir / "stats.csv"),
+        "pairwise": write_csv(pairwise, out_dir / "pairwise.csv"),
     }
+    written["pairwise_figure"] = _write_forest(pairwise, out_dir)
+    if len(loaded) > 1:
+        figures.insert(0, ("pairwise", written["pairwise_figure"]))
     for setting in tables.SETTINGS:
         rows = leaderboard[leaderboard["set"] == setting]
         if not rows.empty:
             path = out_dir / f"leaderboard_{setting}.csv"
             written[f"leaderboard_{setting}"] = write_csv(rows, path)
     written["markdown"] = write_text(
-        out_dir / "leaderboard.md", tables.markdown_tables(leaderboard, dataset)
+        out_dir / "leaderboard.md", tables.markdown_tables(leaderboard, dataset, pairwise=pairwise)
     )
     page = html.render_page(
         dataset,
         leaderboard,
         per_threshold,
-        tests,
+        pairwise,
         figures=figures,
         notes=notes,
         bootstrap_info=f"; {bootstrap} resamples, seed {seed}",
@@ -106,6 +110,13 @@ def _consistency_notes(evaluations: Sequence[Evaluation], intervals: pd.DataFram
                     f"per_sample.csv is {row.estimate:.6f}, summary.json says {expected:.6f}"
                 )
     return notes
+
+
+def _write_forest(pairwise: pd.DataFrame, out_dir: Path) -> Path:
+    """The forest plot of ΔS (``pairwise.png`` and ``.svg``; a note without any pair)."""
+    from fisbe_bench.reports.figures import plot_pairwise, save_figure
+
+    return save_figure(plot_pairwise(pairwise), out_dir, "pairwise")[0]
 
 
 def _find_figures(figures_dir: Path) -> list[tuple[str, Path]]:

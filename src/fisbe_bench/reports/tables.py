@@ -106,8 +106,14 @@ def format_value(key: str, value: float, decimals: int = 2) -> str:
     return f"{value:.{decimals}f}"
 
 
-def markdown_tables(leaderboard: pd.DataFrame, dataset: str, decimals: int = 2) -> str:
-    """One markdown table per setting (completely; combined; then partly), FISBe columns."""
+def markdown_tables(
+    leaderboard: pd.DataFrame,
+    dataset: str,
+    decimals: int = 2,
+    pairwise: pd.DataFrame | None = None,
+) -> str:
+    """One markdown table per setting (completely; combined; then partly), FISBe columns,
+    then the paired comparisons when ``pairwise`` is given."""
     lines = [f"# FISBe leaderboard: {dataset}", ""]
     lines.append(
         "Ranked by S = 0.5·avF1 + 0.5·C; brackets: 95 % bootstrap interval over test images."
@@ -130,7 +136,44 @@ def markdown_tables(leaderboard: pd.DataFrame, dataset: str, decimals: int = 2) 
                 else:
                     cells.append(format_value(key, value, decimals))
             lines.append("| " + " | ".join(cells) + " |")
+    if pairwise is not None:
+        lines += pairwise_markdown(pairwise)
     return "\n".join(lines) + "\n"
+
+
+def pairwise_markdown(pairwise: pd.DataFrame) -> list[str]:
+    """Markdown lines of the paired comparisons (see :func:`stats.pairwise_table`)."""
+    pairs = pairwise[pairwise["test"] == "wilcoxon"]
+    if pairs.empty:
+        return []
+    lines = [
+        "",
+        "## Paired comparisons",
+        "",
+        "ΔS = S(A) − S(B) with its 95 % paired bootstrap interval; Wilcoxon signed-rank test "
+        "on per-image S (two-sided), Holm-adjusted within each set; Friedman test across all "
+        "methods (three or more).",
+    ]
+    for name in ("completely", "combined", "partly"):
+        rows = pairs[pairs["set"] == name]
+        if rows.empty:
+            continue
+        lines += ["", f"### {SET_TITLES[name]}", ""]
+        friedman = pairwise[(pairwise["set"] == name) & (pairwise["test"] == "friedman")]
+        for row in friedman.itertuples(index=False):
+            lines += [f"Friedman χ² = {row.statistic:.3f}, p = {row.p:.3g} ({row.n} images)", ""]
+        lines.append("| Method A | Method B | ΔS | W | p | p (Holm) | images |")
+        lines.append("|---|---|---:|---:|---:|---:|---:|")
+        for row in rows.itertuples(index=False):
+            cells = [
+                _escape_markdown(row.method_a),
+                _escape_markdown(row.method_b),
+                format_interval(row.delta_S, row.ci_low, row.ci_high, 3),
+                *(f"{v:.3g}" for v in (row.statistic, row.p, row.p_holm)),
+                format_value("num_images", row.n),
+            ]
+            lines.append("| " + " | ".join(cells) + " |")
+    return lines
 
 
 def _escape_markdown(text: str) -> str:
