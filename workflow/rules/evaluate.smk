@@ -132,5 +132,6 @@ rule leaderboard:
         methods=list(METHODS),
         bootstrap=config["leaderboard"]["bootstrap"],
         seed=config["leaderboard"]["seed"],
+        training=TRAINING,
     script:
         "../scripts/leaderboard.py"

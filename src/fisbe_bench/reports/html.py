@@ -23,9 +23,13 @@ from fisbe_bench.reports.tables import (
     SET_TITLES,
     format_ci,
     format_value,
+    training_boards,
 )
+from fisbe_bench.training import BOARDS
 
 LOWER_IS_BETTER = ("FS", "FM")
+BOARD_ID_PREFIX = {"": "", "completely": "", "completely+partly": "cp-"}
+"""Table ids: ``leaderboard-<set>`` (first board), ``leaderboard-cp-<set>`` (second)."""
 SET_ORDER = ("completely", "combined", "partly")
 FIGURE_CAPTIONS = {
     "f1_threshold": "F1 against the clDice matching threshold, per method and set.",
@@ -165,11 +169,19 @@ def render_page(
         '<pre id="js-errors" hidden data-count="0"></pre>',
         '<pre id="selftest" hidden></pre>',
     ]
-    for name in SET_ORDER:
-        rows = leaderboard[leaderboard["set"] == name]
-        if not rows.empty:
-            parts.append(f"<h2>{_e(SET_TITLES[name].capitalize())}</h2>")
-            parts.append(_leaderboard_table(rows, f"leaderboard-{name}"))
+    boards = training_boards(leaderboard)
+    for board, board_rows in boards.items():
+        heading, prefix = "h2", BOARD_ID_PREFIX[board]
+        if board:
+            heading = "h3"
+            parts.append(f"<h2>{_e(BOARDS[board].capitalize())}</h2>")
+        for name in SET_ORDER:
+            rows = board_rows[board_rows["set"] == name]
+            if not rows.empty:
+                parts.append(f"<{heading}>{_e(SET_TITLES[name].capitalize())}</{heading}>")
+                parts.append(_leaderboard_table(rows, f"leaderboard-{prefix}{name}"))
+    if len(boards) > 1:
+        parts.append('<p class="muted">Untrained methods appear on both leaderboards.</p>')
     parts.append(_metric_legend())
     if not per_threshold.empty:
         parts.append("<h2>F1 per clDice threshold</h2>")

@@ -28,6 +28,7 @@ from fisbe_bench.reports.evaluations import (
     pair_methods,
     write_csv,
 )
+from fisbe_bench.training import TRAININGS
 
 CONSISTENCY_TOLERANCE = 1e-6
 FIGURE_ORDER = ("f1_threshold", "per_sample", "coverage", "per_neuron", "loss")
@@ -40,9 +41,11 @@ def write_leaderboard(
     figures_dir: str | Path | None = None,
     bootstrap: int = stats.N_BOOT,
     seed: int = 0,
+    training: Mapping[str, str] | None = None,
 ) -> dict[str, Path]:
     """Read the evaluations (method -> evaluation folder), compute intervals and tests,
-    write all outputs; returns the written paths by kind."""
+    write all outputs; returns the written paths by kind. ``training`` (method ->
+    ``completely`` / ``completely+partly`` / ``none``) splits the two FISBe leaderboards."""
     out_dir = Path(out_dir)
     if bootstrap < 1:
         raise FisbeError(f"bootstrap resamples must be positive, got {bootstrap}")
@@ -54,7 +57,13 @@ def write_leaderboard(
     notes += _consistency_notes(loaded, intervals)
     per_sample = tables.per_sample_table(loaded)
     per_threshold = tables.per_threshold_table(loaded)
-    leaderboard = tables.leaderboard_table(loaded, intervals)
+    unknown = sorted(set(training or {}) - set(evaluations))
+    if unknown:
+        raise FisbeError(f"training given for unknown method(s) {unknown}")
+    bad = sorted({t for t in (training or {}).values()} - set(TRAININGS))
+    if bad:
+        raise FisbeError(f"unknown training {bad}; expected one of {TRAININGS}")
+    leaderboard = tables.leaderboard_table(loaded, intervals, training)
     pairwise = stats.pairwise_table(loaded, n_boot=bootstrap, seed=seed)
     figures = _find_figures(Path(figures_dir)) if figures_dir is not None else []
     for note in notes:
@@ -146,6 +155,13 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--figures", type=Path, metavar="DIR", help="figures from `fisbe-bench figures` to embed"
     )
+    parser.add_argument(
+        "--training",
+        nargs="+",
+        choices=TRAININGS,
+        metavar="TRAINING",
+        help="per method, same order: completely, completely+partly or none (default none)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     parser.add_argument(
         "--bootstrap", type=int, default=stats.N_BOOT, help="bootstrap resamples (default 2000)"
@@ -154,6 +170,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Write the leaderboard files; returns the exit status."""
+    if args.training is not None and len(args.training) != len(args.methods):
+        raise FisbeError(f"{len(args.training)} training value(s) for {len(args.methods)} methods")
+    training = dict(zip(args.methods, args.training, strict=True)) if args.training else None
     written = write_leaderboard(
         args.dataset,
         pair_methods(args.methods, args.evaluations),
@@ -161,6 +180,7 @@ def run(args: argparse.Namespace) -> int:
         figures_dir=args.figures,
         bootstrap=args.bootstrap,
         seed=args.seed,
+        training=training,
     )
     print(f"wrote {len(written)} files to {args.out_dir}")
     return 0
