@@ -131,3 +131,18 @@ def test_real_fixtures_match_official_dim_and_overlap(tmp_path: Path) -> None:
         assert int(rows["dim"].sum()) == int(float(official[name]["general GT_dim"]))
         assert int(rows["overlapping"].sum()) == int(float(official[name]["general GT_overlap"]))
         assert rows["coverage"].mean() == pytest.approx(summary[set_name]["C"], abs=1e-6)
+
+
+def test_per_neuron_figure(tmp_path: Path) -> None:
+    from fisbe_bench.reports.figures import write_figures
+
+    gt, pred = _overlapping_pair()
+    write_array(
+        tmp_path / "gt/s1.zarr", GT_KEY, gt, chunks=(1, 7, 20, 60), attrs={"dim_neurons": [2]}
+    )
+    write_instances(tmp_path / "pred/s1.zarr", pred, chunks=(7, 20, 60))
+    folder = tmp_path / "results/ds/m/evaluation"
+    evaluate_directories(tmp_path / "gt", tmp_path / "pred", folder)
+    written = write_figures("ds", {"m": folder}, tmp_path / "figures")
+    assert tmp_path / "figures/per_neuron.png" in written
+    assert (tmp_path / "figures/per_neuron.png").stat().st_size > 1000

@@ -67,6 +67,12 @@ rule figures:
             category="Metrics",
             labels={"figure": "coverage"},
         ),
+        per_neuron=report(
+            "results/{dataset}/figures/per_neuron.png",
+            caption="../report/per_neuron.rst",
+            category="Metrics",
+            labels={"figure": "coverage per neuron"},
+        ),
         mips=report(
             directory("results/{dataset}/figures/mips"),
             patterns=["{sample}.png"],

@@ -3,6 +3,7 @@
 - ``f1_threshold``: F1 against the clDice threshold per method, one panel per set;
 - ``per_sample``: per-image S, avF1 and C per method;
 - ``coverage``: cumulative distribution of per-GT coverage per method and set;
+- ``per_neuron``: coverage against skeleton length per GT neuron (dim, overlapping, other);
 - ``loss``: training loss curves of methods with ``<method>/train/loss.csv``;
 - ``mips/<sample>``: maximum-intensity projections of raw, GT and each method's instances,
   with false splits and merges highlighted, for every sample of the chosen split.
@@ -223,6 +224,61 @@ def plot_pairwise(pairwise: pd.DataFrame) -> Figure:
         ax.set(title=SET_TITLES[name], xlabel="ΔS (95 % paired bootstrap interval)")
         ax.grid(axis="x", alpha=0.3)
     axes[0, -1].legend(frameon=False, fontsize="small", loc="lower right")
+    figure.tight_layout()
+    return figure
+
+
+NEURON_KINDS = ("dim", "overlapping", "other")
+
+
+def read_per_neuron(evaluations: Sequence[Evaluation]) -> pd.DataFrame:
+    """All methods' ``per_neuron.csv`` rows with a ``method`` column (empty if none)."""
+    frames = []
+    for evaluation in evaluations:
+        path = evaluation.path / "per_neuron.csv"
+        if path.is_file():
+            try:
+                frames.append(pd.read_csv(path).assign(method=evaluation.method))
+            except (OSError, ValueError) as err:
+                raise FisbeError(f"cannot read per-neuron table: {err}", path) from err
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def plot_per_neuron(neurons: pd.DataFrame, palette: dict[str, tuple]) -> Figure:
+    """Coverage against skeleton length per GT neuron: dim, overlapping, other neurons."""
+    figure, axes = new_figure(1, len(NEURON_KINDS), figsize=(4.2 * len(NEURON_KINDS), 3.6))
+    if neurons.empty:
+        for ax in axes[0]:
+            ax.set_axis_off()
+        axes[0, 1].text(0.5, 0.5, "no per_neuron.csv in the evaluations", ha="center")
+        return figure
+    kind = np.where(
+        neurons["dim"].astype(bool),
+        "dim",
+        np.where(neurons["overlapping"].astype(bool), "overlapping", "other"),
+    )
+    for ax, name in zip(axes[0], NEURON_KINDS, strict=True):
+        rows = neurons[kind == name]
+        for method, colour in palette.items():
+            mine = rows[rows["method"] == method]
+            if not mine.empty:
+                length = mine["skeleton_length"].clip(lower=1)
+                ax.scatter(length, mine["coverage"], s=14, color=colour, alpha=0.7, label=method)
+        ax.set_xscale("log")
+        ax.set(
+            title=f"{name} neurons ({len(rows)})",
+            xlabel="skeleton length (voxels)",
+            ylim=(-0.03, max(1.03, float(neurons["coverage"].max()) + 0.03)),
+        )
+        ax.grid(alpha=0.3)
+    axes[0, 0].set_ylabel("coverage")
+    handles = {
+        label: handle
+        for ax in axes[0]
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True)
+    }
+    if handles:
+        axes[0, -1].legend(handles.values(), handles.keys(), frameon=False, fontsize="small")
     figure.tight_layout()
     return figure
 
@@ -476,6 +532,8 @@ def write_figures(
     written += save_figure(figure, out_dir, "f1_threshold")
     written += save_figure(plot_per_sample(per_sample, palette), out_dir, "per_sample")
     written += save_figure(plot_coverage(per_sample, palette)[0], out_dir, "coverage")
+    neurons = plot_per_neuron(read_per_neuron(loaded), palette)
+    written += save_figure(neurons, out_dir, "per_neuron")
     losses = read_losses(loaded)
     if losses:
         written += save_figure(plot_losses(losses, palette), out_dir, "loss")
