@@ -11,6 +11,7 @@ sys.path.insert(0, str(REPO / "src"))
 
 from fisbe_bench.download import read_checksum_table  # noqa: E402  (stdlib only)
 from fisbe_bench.plan import plan_dataset  # noqa: E402  (stdlib only)
+from fisbe_bench.training import method_training  # noqa: E402  (stdlib + PyYAML)
 
 validate(config, "../schemas/config.schema.yaml")
 
@@ -28,6 +29,7 @@ for _name, _method in config["methods"].items():
 DATASETS = {name: config["datasets"][name] for name in config["run"]}
 EVAL_SPLIT = config["eval_split"]
 METHODS = config["methods"]
+TRAINING = {name: method_training(method, REPO) for name, method in METHODS.items()}
 
 
 def repo_path(path):

@@ -67,6 +67,12 @@ rule figures:
             category="Metrics",
             labels={"figure": "coverage"},
         ),
+        per_neuron=report(
+            "results/{dataset}/figures/per_neuron.png",
+            caption="../report/per_neuron.rst",
+            category="Metrics",
+            labels={"figure": "coverage per neuron"},
+        ),
         mips=report(
             directory("results/{dataset}/figures/mips"),
             patterns=["{sample}.png"],
@@ -112,6 +118,18 @@ rule leaderboard:
             category="Leaderboard",
             labels={"table": "leaderboard (page)"},
         ),
+        pairwise=report(
+            "results/{dataset}/leaderboard/pairwise.csv",
+            caption="../report/stats.rst",
+            category="Leaderboard",
+            labels={"table": "paired comparisons (CSV)"},
+        ),
+        forest=report(
+            "results/{dataset}/leaderboard/pairwise.png",
+            caption="../report/pairwise.rst",
+            category="Leaderboard",
+            labels={"table": "paired comparisons (figure)"},
+        ),
     log:
         "logs/{dataset}/leaderboard.log",
     conda:
@@ -120,5 +138,6 @@ rule leaderboard:
         methods=list(METHODS),
         bootstrap=config["leaderboard"]["bootstrap"],
         seed=config["leaderboard"]["seed"],
+        training=TRAINING,
     script:
         "../scripts/leaderboard.py"

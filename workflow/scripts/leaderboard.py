@@ -14,4 +14,5 @@ run_step(
     figures_dir=Path(snakemake.input.figures).parent,  # noqa: F821
     bootstrap=snakemake.params.bootstrap,  # noqa: F821
     seed=snakemake.params.seed,  # noqa: F821
+    training=snakemake.params.training,  # noqa: F821
 )

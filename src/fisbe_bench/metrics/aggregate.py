@@ -32,6 +32,16 @@ def _mean32(values: Sequence[float]) -> float:
     return float(np.mean(np.asarray(values, dtype=np.float32))) if len(values) else 0.0
 
 
+def _pooled_or_none(values: Sequence[float]) -> float | None:
+    """float32 mean like C, or None (JSON null) without any value."""
+    return _mean32(values) if len(values) else None
+
+
+def _mean_of_known(values: Sequence[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return float(np.mean(known)) if known else None
+
+
 def f1_score(tp: int, fp: int, fn: int) -> float:
     """F1 via precision and recall, exactly as the official per-image table."""
     precision = tp / max(1, tp + fp)
@@ -46,7 +56,9 @@ class SampleResult:
     ``TP/FP/FN`` are the one-to-one counts per clDice threshold (FP follows the partly
     rule when ``partly``); ``coverage`` holds one value per GT instance; ``tp_cldice`` the
     clDice of the true positives at 0.5; ``FS``/``FM`` the many-to-many false splits and
-    merges. ``false_split``/``false_merge`` are the official per-threshold diagnostics.
+    merges. ``false_split``/``false_merge`` are the official per-threshold diagnostics;
+    ``coverage_dim``/``coverage_overlap`` the coverages of dim and of overlapping GT neurons
+    (see :mod:`fisbe_bench.metrics.neurons`) and ``neurons`` one diagnostic row per GT neuron.
     """
 
     n_gt: int
@@ -63,6 +75,9 @@ class SampleResult:
     name: str = ""
     partly: bool = False
     iou: dict[str, Any] | None = None
+    coverage_dim: list[float] = field(default_factory=list)
+    coverage_overlap: list[float] = field(default_factory=list)
+    neurons: list[dict[str, Any]] = field(default_factory=list)
 
     def precision(self, key: str) -> float:
         return self.TP[key] / max(1, self.TP[key] + self.FP[key])
@@ -160,7 +175,11 @@ class SampleResult:
 
 
 def aggregate(results: Sequence[SampleResult]) -> dict[str, Any]:
-    """Set-level summary of ``results`` (micro-pooled; the leaderboard definition)."""
+    """Set-level summary of ``results`` (micro-pooled; the leaderboard definition).
+
+    ``C_dim`` / ``C_overlap`` pool the dim / overlapping neurons' coverages like C (the
+    official ``avg_gt_cov_dim`` / ``avg_gt_cov_overlap``); None when the set has none.
+    """
     tp = {k: sum(r.TP[k] for r in results) for k in F1_KEYS}
     fp = {k: sum(r.FP[k] for r in results) for k in F1_KEYS}
     fn = {k: sum(r.FN[k] for r in results) for k in F1_KEYS}
@@ -184,6 +203,8 @@ def aggregate(results: Sequence[SampleResult]) -> dict[str, Any]:
         "num_pred": sum(r.n_pred for r in results),
         "num_images": len(results),
         "F1": f1,
+        "C_dim": _pooled_or_none([c for r in results for c in r.coverage_dim]),
+        "C_overlap": _pooled_or_none([c for r in results for c in r.coverage_overlap]),
         "TP_05": tp_05,
         "TP": tp,
         "FP": fp,
@@ -195,7 +216,10 @@ def aggregate(results: Sequence[SampleResult]) -> dict[str, Any]:
 
 
 def combine(completely: dict[str, Any], partly: dict[str, Any]) -> dict[str, Any]:
-    """The "combined" row: mean of the two sets' S, avF1, C and F1; pooled counts."""
+    """The "combined" row: mean of the two sets' S, avF1, C and F1; pooled counts.
+
+    ``C_dim`` / ``C_overlap`` are the mean of the sets that have such neurons (None if none).
+    """
     sets = (completely, partly)
     num_gt = completely["num_gt"] + partly["num_gt"]
     tp_05 = completely["TP_05"] + partly["TP_05"]
@@ -212,6 +236,8 @@ def combine(completely: dict[str, Any], partly: dict[str, Any]) -> dict[str, Any
         "num_pred": completely["num_pred"] + partly["num_pred"],
         "num_images": completely["num_images"] + partly["num_images"],
         "F1": {k: float(np.mean([s["F1"][k] for s in sets])) for k in F1_KEYS},
+        "C_dim": _mean_of_known([s.get("C_dim") for s in sets]),
+        "C_overlap": _mean_of_known([s.get("C_overlap") for s in sets]),
         "TP_05": tp_05,
         "TP": {k: completely["TP"][k] + partly["TP"][k] for k in F1_KEYS},
         "FP": {k: completely["FP"][k] + partly["FP"][k] for k in F1_KEYS},

@@ -25,6 +25,15 @@ from fisbe_bench.volumes import VOLUME_SUFFIXES, open_volume
 
 logger = logging.getLogger(__name__)
 
+PER_NEURON_COLUMNS = (
+    "gt_id",
+    "dim",
+    "overlapping",
+    "skeleton_length",
+    "coverage",
+    "cldice_05",
+    "matched_pred",
+)
 PER_SAMPLE_METRICS = ("S", "avF1", "C", "clDice_TP", "tp", "FS", "FM", "num_gt", "num_pred")
 
 
@@ -91,7 +100,28 @@ def _evaluate_file(
 ) -> SampleResult:
     gt = open_volume(gt_path, gt_key)
     pred = open_volume(pred_path, pred_key)
-    return evaluate_sample(gt, pred, partly=partly, name=name, iou=iou, where=pred_path)
+    return evaluate_sample(
+        gt,
+        pred,
+        partly=partly,
+        name=name,
+        iou=iou,
+        where=pred_path,
+        dim_neurons=read_dim_neurons(gt_path, gt_key),
+    )
+
+
+def read_dim_neurons(gt_path: Path, gt_key: str) -> list[int]:
+    """The GT array's ``dim_neurons`` attribute (1-based GT labels); empty if absent."""
+    import zarr
+
+    try:
+        values = zarr.open_array(str(gt_path), path=gt_key, mode="r").attrs.get("dim_neurons", [])
+        return [int(v) for v in values]
+    except (TypeError, ValueError) as err:
+        raise FisbeError(
+            f"cannot read the dim_neurons attribute of {gt_key}: {err}", gt_path
+        ) from err
 
 
 def evaluate_directories(
@@ -213,6 +243,7 @@ def write_outputs(out_dir: Path, results: list[SampleResult], summary: dict[str,
         (tmp / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         _write_per_sample(tmp / "per_sample.csv", results)
         _write_per_threshold(tmp / "per_threshold.csv", summary, "cldice")
+        _write_per_neuron(tmp / "per_neuron.csv", results)
         if all(r.iou is not None for r in results):
             _write_per_threshold(tmp / "per_threshold_iou.csv", summary, "iou")
         for result in results:
@@ -239,6 +270,18 @@ def _write_per_sample(path: Path, results: list[SampleResult]) -> None:
             if with_iou:
                 row += [r.iou["avF1"], *(r.iou["F1"][k] for k in F1_KEYS)]  # type: ignore[index]
             writer.writerow(row)
+
+
+def _write_per_neuron(path: Path, results: list[SampleResult]) -> None:
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["sample", "set", *PER_NEURON_COLUMNS])
+        for r in results:
+            for row in r.neurons:
+                cells = [
+                    int(row[c]) if isinstance(row[c], bool) else row[c] for c in PER_NEURON_COLUMNS
+                ]
+                writer.writerow([r.name, "partly" if r.partly else "completely", *cells])
 
 
 def _write_per_threshold(path: Path, summary: dict[str, Any], family: str) -> None:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from fisbe_bench.contract import MIN_SIZE
-from fisbe_bench.metrics import match
+from fisbe_bench.metrics import match, neurons
 from fisbe_bench.metrics.aggregate import SampleResult, threshold_key
 from fisbe_bench.metrics.localize import (
     Localization,
@@ -29,13 +30,15 @@ def evaluate_sample(
     name: str = "",
     iou: bool = False,
     where: str | Path | None = None,
+    dim_neurons: Sequence[int] = (),
 ) -> SampleResult:
     """Score one image with the FISBe metrics (official ``flylight`` preset).
 
     ``gt`` is an ``(N, Z, Y, X)`` channel stack (or a ZYX label image) and ``pred`` a ZYX
     label image or CZYX channel stack: numpy arrays, zarr/h5py arrays or
     :class:`~fisbe_bench.volumes.Volume` objects, read block by block. ``partly`` applies
-    the partly-labelled false-positive rule; ``iou`` adds IoU-matching F1 counts.
+    the partly-labelled false-positive rule; ``iou`` adds IoU-matching F1 counts;
+    ``dim_neurons`` (GT label values, the GT's ``dim_neurons`` attribute) marks dim neurons.
     """
     gt_volume = as_volume(gt, where)
     pred_volume = as_volume(pred, where)
@@ -48,6 +51,11 @@ def evaluate_sample(
     pred_instances = collect_instances(pred_volume, pred_window, min_size=MIN_SIZE)
     loc = localize(gt_instances, pred_instances)
     result = score(loc, partly=partly, name=name)
+    dim = neurons.dim_ids(gt_instances, dim_neurons, str(where or ""))
+    overlapping = neurons.overlapping_ids(gt_instances)
+    result.coverage_dim = neurons.subset_coverage(loc, dim)
+    result.coverage_overlap = neurons.subset_coverage(loc, overlapping)
+    result.neurons = neurons.neuron_rows(loc, result.coverage, dim, overlapping)
     if iou:
         result.iou = iou_counts(loc, partly=partly)
     return result

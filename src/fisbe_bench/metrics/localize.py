@@ -33,10 +33,14 @@ Window = tuple[slice, slice, slice]
 
 @dataclass
 class Instances:
-    """Instances 1..n of one volume as sorted flat voxel indices into ``shape``."""
+    """Instances 1..n of one volume as sorted flat voxel indices into ``shape``.
+
+    ``labels`` holds each instance's value in the input volume (when known).
+    """
 
     shape: tuple[int, int, int]
     voxels: list[np.ndarray]
+    labels: list[int] = field(default_factory=list)
 
     @property
     def n(self) -> int:
@@ -158,6 +162,7 @@ def collect_instances(
     if min_size is not None:
         channel_flats, channel_vals = _remove_small(channel_flats, channel_vals, min_size)
     voxels: list[np.ndarray] = []
+    labels: list[int] = []
     for flat, vals in zip(channel_flats, channel_vals, strict=True):
         if not len(flat):
             continue
@@ -165,7 +170,8 @@ def collect_instances(
         order = np.lexsort((flat, inverse))
         bounds = np.cumsum(np.bincount(inverse, minlength=len(ids)))[:-1]
         voxels.extend(np.split(flat[order], bounds))
-    return Instances(shape=shape, voxels=voxels)  # type: ignore[arg-type]
+        labels.extend(int(i) for i in ids)
+    return Instances(shape=shape, voxels=voxels, labels=labels)  # type: ignore[arg-type]
 
 
 def _remove_small(

@@ -3,6 +3,7 @@
 - ``f1_threshold``: F1 against the clDice threshold per method, one panel per set;
 - ``per_sample``: per-image S, avF1 and C per method;
 - ``coverage``: cumulative distribution of per-GT coverage per method and set;
+- ``per_neuron``: coverage against skeleton length per GT neuron (dim, overlapping, other);
 - ``loss``: training loss curves of methods with ``<method>/train/loss.csv``;
 - ``mips/<sample>``: maximum-intensity projections of raw, GT and each method's instances,
   with false splits and merges highlighted, for every sample of the chosen split.
@@ -184,6 +185,101 @@ def plot_losses(losses: dict[str, pd.DataFrame], palette: dict[str, tuple]) -> F
         ax.set(title=method, xlabel="step", ylabel="loss")
         ax.grid(alpha=0.3)
         ax.legend(frameon=False, fontsize="small")
+    figure.tight_layout()
+    return figure
+
+
+def plot_pairwise(pairwise: pd.DataFrame) -> Figure:
+    """Forest plot: ΔS = S(A) − S(B) with its paired-bootstrap interval, one panel per set."""
+    pairs = pairwise[pairwise["test"] == "wilcoxon"]
+    if pairs.empty:
+        figure, axes = new_figure(1, 1, figsize=(4.4, 1.2))
+        axes[0, 0].set_axis_off()
+        axes[0, 0].text(0.5, 0.5, "fewer than two methods: no pairs", ha="center")
+        return figure
+    sets = [s for s in SETS if s in set(pairs["set"])]
+    n_rows = max(pairs.groupby("set").size())
+    figure, axes = new_figure(
+        1, len(sets), figsize=(4.4 * len(sets), 1.0 + 0.45 * n_rows), sharey=False
+    )
+    for ax, name in zip(axes[0], sets, strict=True):
+        rows = pairs[pairs["set"] == name].reset_index(drop=True)
+        y = np.arange(len(rows))[::-1]
+        low = (rows["delta_S"] - rows["ci_low"]).fillna(0).clip(lower=0)
+        high = (rows["ci_high"] - rows["delta_S"]).fillna(0).clip(lower=0)
+        significant = rows["p_holm"].fillna(1) < 0.05
+        for filled, colour in ((True, "#0b5394"), (False, "#8a98a8")):
+            keep = (significant == filled).to_numpy()
+            ax.errorbar(
+                rows["delta_S"][keep],
+                y[keep],
+                xerr=[low[keep], high[keep]],
+                fmt="o",
+                color=colour,
+                capsize=3,
+                label="Holm p < 0.05" if filled else "not significant",
+            )
+        ax.axvline(0, color="black", lw=0.8)
+        labels = [f"{a} − {b}" for a, b in zip(rows["method_a"], rows["method_b"], strict=True)]
+        ax.set_yticks(y, labels)
+        ax.set(title=SET_TITLES[name], xlabel="ΔS (95 % paired bootstrap interval)")
+        ax.grid(axis="x", alpha=0.3)
+    axes[0, -1].legend(frameon=False, fontsize="small", loc="lower right")
+    figure.tight_layout()
+    return figure
+
+
+NEURON_KINDS = ("dim", "overlapping", "other")
+
+
+def read_per_neuron(evaluations: Sequence[Evaluation]) -> pd.DataFrame:
+    """All methods' ``per_neuron.csv`` rows with a ``method`` column (empty if none)."""
+    frames = []
+    for evaluation in evaluations:
+        path = evaluation.path / "per_neuron.csv"
+        if path.is_file():
+            try:
+                frames.append(pd.read_csv(path).assign(method=evaluation.method))
+            except (OSError, ValueError) as err:
+                raise FisbeError(f"cannot read per-neuron table: {err}", path) from err
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def plot_per_neuron(neurons: pd.DataFrame, palette: dict[str, tuple]) -> Figure:
+    """Coverage against skeleton length per GT neuron: dim, overlapping, other neurons."""
+    figure, axes = new_figure(1, len(NEURON_KINDS), figsize=(4.2 * len(NEURON_KINDS), 3.6))
+    if neurons.empty:
+        for ax in axes[0]:
+            ax.set_axis_off()
+        axes[0, 1].text(0.5, 0.5, "no per_neuron.csv in the evaluations", ha="center")
+        return figure
+    kind = np.where(
+        neurons["dim"].astype(bool),
+        "dim",
+        np.where(neurons["overlapping"].astype(bool), "overlapping", "other"),
+    )
+    for ax, name in zip(axes[0], NEURON_KINDS, strict=True):
+        rows = neurons[kind == name]
+        for method, colour in palette.items():
+            mine = rows[rows["method"] == method]
+            if not mine.empty:
+                length = mine["skeleton_length"].clip(lower=1)
+                ax.scatter(length, mine["coverage"], s=14, color=colour, alpha=0.7, label=method)
+        ax.set_xscale("log")
+        ax.set(
+            title=f"{name} neurons ({len(rows)})",
+            xlabel="skeleton length (voxels)",
+            ylim=(-0.03, max(1.03, float(neurons["coverage"].max()) + 0.03)),
+        )
+        ax.grid(alpha=0.3)
+    axes[0, 0].set_ylabel("coverage")
+    handles = {
+        label: handle
+        for ax in axes[0]
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True)
+    }
+    if handles:
+        axes[0, -1].legend(handles.values(), handles.keys(), frameon=False, fontsize="small")
     figure.tight_layout()
     return figure
 
@@ -440,6 +536,8 @@ def write_figures(
     written += save_figure(figure, out_dir, "f1_threshold")
     written += save_figure(plot_per_sample(per_sample, palette), out_dir, "per_sample")
     written += save_figure(plot_coverage(per_sample, palette)[0], out_dir, "coverage")
+    neurons = plot_per_neuron(read_per_neuron(loaded), palette)
+    written += save_figure(neurons, out_dir, "per_neuron")
     losses = read_losses(loaded)
     if losses:
         written += save_figure(plot_losses(losses, palette), out_dir, "loss")

@@ -24,15 +24,22 @@ from fisbe_bench.reports.tables import (
     SET_TITLES,
     format_ci,
     format_value,
+    training_boards,
 )
+from fisbe_bench.training import BOARDS
 
 LOWER_IS_BETTER = ("FS", "FM")
+BOARD_ID_PREFIX = {"": "", "completely": "", "completely+partly": "cp-"}
+"""Table ids: ``leaderboard-<set>`` (first board), ``leaderboard-cp-<set>`` (second)."""
 SET_ORDER = ("completely", "combined", "partly")
 FIGURE_CAPTIONS = {
     "f1_threshold": "F1 against the clDice matching threshold, per method and set.",
     "per_sample": "Per-image S, avF1 and C per method (one dot per test image).",
     "coverage": "Distribution of per-GT-instance coverage per method.",
     "loss": "Training loss curves of the trained methods.",
+    "per_neuron": "Coverage of each GT neuron against its skeleton length, split by dim and "
+    "overlapping neurons.",
+    "pairwise": "ΔS = S(A) − S(B) per pair of methods with 95 % paired bootstrap intervals.",
 }
 METRIC_HELP = {
     "S": "0.5·avF1 + 0.5·C",
@@ -143,7 +150,7 @@ def render_page(
     dataset: str,
     leaderboard: pd.DataFrame,
     per_threshold: pd.DataFrame,
-    tests: pd.DataFrame,
+    pairwise: pd.DataFrame,
     figures: Sequence[tuple[str, Path]] = (),
     notes: Sequence[str] = (),
     bootstrap_info: str = "",
@@ -163,11 +170,19 @@ def render_page(
         '<pre id="js-errors" hidden data-count="0"></pre>',
         '<pre id="selftest" hidden></pre>',
     ]
-    for name in SET_ORDER:
-        rows = leaderboard[leaderboard["set"] == name]
-        if not rows.empty:
-            parts.append(f"<h2>{_e(SET_TITLES[name].capitalize())}</h2>")
-            parts.append(_leaderboard_table(rows, f"leaderboard-{name}"))
+    boards = training_boards(leaderboard)
+    for board, board_rows in boards.items():
+        heading, prefix = "h2", BOARD_ID_PREFIX[board]
+        if board:
+            heading = "h3"
+            parts.append(f"<h2>{_e(BOARDS[board].capitalize())}</h2>")
+        for name in SET_ORDER:
+            rows = board_rows[board_rows["set"] == name]
+            if not rows.empty:
+                parts.append(f"<{heading}>{_e(SET_TITLES[name].capitalize())}</{heading}>")
+                parts.append(_leaderboard_table(rows, f"leaderboard-{prefix}{name}"))
+    if len(boards) > 1:
+        parts.append('<p class="muted">Untrained methods appear on both leaderboards.</p>')
     parts.append(_metric_legend())
     if not per_threshold.empty:
         parts.append("<h2>F1 per clDice threshold</h2>")
@@ -177,8 +192,8 @@ def render_page(
                 parts.append(f"<h3>{_e(SET_TITLES[name].capitalize())}</h3>")
                 ranked = leaderboard.loc[leaderboard["set"] == name, "method"]
                 parts.append(_threshold_table(rows, f"f1-{name}", list(ranked)))
-    parts.append("<h2>Statistical tests</h2>")
-    parts.append(_tests_section(tests))
+    parts.append("<h2>Paired comparisons</h2>")
+    parts.append(_tests_section(pairwise))
     if figures:
         parts.append("<h2>Figures</h2>")
         parts += [_figure(stem, path) for stem, path in figures if not stem.startswith("mips/")]
@@ -264,37 +279,50 @@ def _threshold_table(rows: pd.DataFrame, table_id: str, order: Sequence[str]) ->
     return "".join(out)
 
 
-def _tests_section(tests: pd.DataFrame) -> str:
-    if tests.empty:
-        return (
-            '<p class="muted">Kruskal-Wallis with Dunn post-hoc tests need at least three '
-            "methods with per-image scores.</p>"
-        )
+def _tests_section(pairwise: pd.DataFrame) -> str:
+    """Paired comparisons: Friedman per set, then ΔS with its interval and Wilcoxon per pair."""
+    pairs = pairwise[pairwise["test"] == "wilcoxon"]
+    if pairs.empty:
+        return '<p class="muted">Paired comparisons need at least two methods.</p>'
     out = [
-        "<p>Kruskal-Wallis test over per-image S across methods, then Dunn's pairwise test "
-        "(two-sided, tie-corrected) with Holm correction; z &gt; 0 means the first method "
-        "ranks higher. The tests treat the methods' scores on the same images as independent "
-        "samples, which ignores the pairing and costs power.</p>"
+        "<p>ΔS = S(A) − S(B) on the images both methods scored, with a 95&nbsp;% paired "
+        "bootstrap interval (the same resampled images for both methods; S pooled by the FISBe "
+        "rules on every resample). Wilcoxon signed-rank test on per-image S, two-sided, "
+        "Holm-adjusted within each set. With three or more methods, a Friedman test on "
+        "per-image S across all methods; the Friedman test needs at least three methods.</p>"
     ]
     for name in SET_ORDER:
-        rows = tests[tests["set"] == name]
+        rows = pairs[pairs["set"] == name]
         if rows.empty:
             continue
-        kw = rows[rows["test"] == "kruskal-wallis"].iloc[0]
-        out.append(
-            f"<h3>{_e(SET_TITLES[name].capitalize())}</h3><p>Kruskal-Wallis H = "
-            f"{kw['statistic']:.3f}, p = {kw['p_value']:.3g} ({int(kw['n_a'])} image scores)</p>"
-        )
+        out.append(f"<h3>{_e(SET_TITLES[name].capitalize())}</h3>")
+        friedman = pairwise[(pairwise["set"] == name) & (pairwise["test"] == "friedman")]
+        if not friedman.empty:
+            row = friedman.iloc[0]
+            out.append(
+                f"<p>Friedman χ² = {row['statistic']:.3f}, p = {row['p']:.3g} "
+                f"({int(row['n'])} images)</p>"
+            )
         headers = [_header("Method A", False), _header("Method B", False)]
-        headers += [_header(h, True) for h in ("z", "p", "p (Holm)")]
+        headers += [_header(h, True) for h in ("ΔS", "W", "p", "p (Holm)", "images")]
         out.append(
-            f'<table class="sortable" id="dunn-{name}"><thead><tr>{"".join(headers)}</tr>'
+            f'<table class="sortable" id="pairwise-{name}"><thead><tr>{"".join(headers)}</tr>'
             "</thead><tbody>"
         )
-        for row in rows[rows["test"] == "dunn-holm"].itertuples(index=False):
+        for row in rows.itertuples(index=False):
             cells = [_text_cell(row.method_a), _text_cell(row.method_b)]
-            for value in (row.statistic, row.p_value, row.p_holm):
+            interval = format_ci(row.ci_low, row.ci_high, 3)
+            text = format_value("delta_S", row.delta_S, 3)
+            if interval:
+                text += f' <span class="ci">{_e(interval)}</span>'
+            cells.append(f'<td data-value="{_number(row.delta_S)}">{text}</td>')
+            for value in (row.statistic, row.p, row.p_holm):
+                value = _as_float(value)
                 cells.append(f'<td data-value="{_number(value)}">{value:.3g}</td>')
+            images = _as_float(row.n)
+            cells.append(
+                f'<td data-value="{_number(images)}">{format_value("num_images", images)}</td>'
+            )
             out.append(f"<tr>{''.join(cells)}</tr>")
         out.append("</tbody></table>")
     return "".join(out)

@@ -3,7 +3,8 @@
 Writes into ``--out-dir``: ``leaderboard.csv`` (method, set, rank, S, S_lo, S_hi, avF1,
 ..., FM, counts), ``leaderboard_completely.csv`` / ``leaderboard_combined.csv`` (one per
 FISBe setting present), ``leaderboard.md``, ``leaderboard.html`` (self-contained),
-``per_threshold.csv``, ``per_sample.csv``, ``bootstrap.csv`` and ``stats.csv``.
+``per_threshold.csv``, ``per_sample.csv``, ``bootstrap.csv``, ``pairwise.csv`` (paired
+comparisons of every two methods) and its forest plot ``pairwise.{png,svg}``.
 Every file is written atomically.
 """
 
@@ -27,9 +28,10 @@ from fisbe_bench.reports.evaluations import (
     pair_methods,
     write_csv,
 )
+from fisbe_bench.training import TRAININGS
 
 CONSISTENCY_TOLERANCE = 1e-6
-FIGURE_ORDER = ("f1_threshold", "per_sample", "coverage", "loss")
+FIGURE_ORDER = ("f1_threshold", "per_sample", "coverage", "per_neuron", "loss")
 
 
 def write_leaderboard(
@@ -39,9 +41,11 @@ def write_leaderboard(
     figures_dir: str | Path | None = None,
     bootstrap: int = stats.N_BOOT,
     seed: int = 0,
+    training: Mapping[str, str] | None = None,
 ) -> dict[str, Path]:
     """Read the evaluations (method -> evaluation folder), compute intervals and tests,
-    write all outputs; returns the written paths by kind."""
+    write all outputs; returns the written paths by kind. ``training`` (method ->
+    ``completely`` / ``completely+partly`` / ``none``) splits the two FISBe leaderboards."""
     out_dir = Path(out_dir)
     if bootstrap < 1:
         raise FisbeError(f"bootstrap resamples must be positive, got {bootstrap}")
@@ -53,8 +57,14 @@ def write_leaderboard(
     notes += _consistency_notes(loaded, intervals)
     per_sample = tables.per_sample_table(loaded)
     per_threshold = tables.per_threshold_table(loaded)
-    leaderboard = tables.leaderboard_table(loaded, intervals)
-    tests = stats.kruskal_dunn(per_sample, "S")
+    unknown = sorted(set(training or {}) - set(evaluations))
+    if unknown:
+        raise FisbeError(f"training given for unknown method(s) {unknown}")
+    bad = sorted({t for t in (training or {}).values()} - set(TRAININGS))
+    if bad:
+        raise FisbeError(f"unknown training {bad}; expected one of {TRAININGS}")
+    leaderboard = tables.leaderboard_table(loaded, intervals, training)
+    pairwise = stats.pairwise_table(loaded, n_boot=bootstrap, seed=seed)
     figures = _find_figures(Path(figures_dir)) if figures_dir is not None else []
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
@@ -64,21 +74,24 @@ def write_leaderboard(
         "per_threshold": write_csv(per_threshold, out_dir / "per_threshold.csv"),
         "per_sample": write_csv(per_sample, out_dir / "per_sample.csv"),
         "bootstrap": write_csv(intervals, out_dir / "bootstrap.csv"),
-        "stats": write_csv(tests, out_dir / "stats.csv"),
+        "pairwise": write_csv(pairwise, out_dir / "pairwise.csv"),
     }
+    written["pairwise_figure"] = _write_forest(pairwise, out_dir)
+    if len(loaded) > 1:
+        figures.insert(0, ("pairwise", written["pairwise_figure"]))
     for setting in tables.SETTINGS:
         rows = leaderboard[leaderboard["set"] == setting]
         if not rows.empty:
             path = out_dir / f"leaderboard_{setting}.csv"
             written[f"leaderboard_{setting}"] = write_csv(rows, path)
     written["markdown"] = write_text(
-        out_dir / "leaderboard.md", tables.markdown_tables(leaderboard, dataset)
+        out_dir / "leaderboard.md", tables.markdown_tables(leaderboard, dataset, pairwise=pairwise)
     )
     page = html.render_page(
         dataset,
         leaderboard,
         per_threshold,
-        tests,
+        pairwise,
         figures=figures,
         notes=notes,
         bootstrap_info=f"; {bootstrap} resamples, seed {seed}",
@@ -108,6 +121,13 @@ def _consistency_notes(evaluations: Sequence[Evaluation], intervals: pd.DataFram
     return notes
 
 
+def _write_forest(pairwise: pd.DataFrame, out_dir: Path) -> Path:
+    """The forest plot of ΔS (``pairwise.png`` and ``.svg``; a note without any pair)."""
+    from fisbe_bench.reports.figures import plot_pairwise, save_figure
+
+    return save_figure(plot_pairwise(pairwise), out_dir, "pairwise")[0]
+
+
 def _find_figures(figures_dir: Path) -> list[tuple[str, Path]]:
     """PNG figures to embed: the summary figures in a fixed order, then the MIPs."""
     if not figures_dir.is_dir():
@@ -135,6 +155,13 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--figures", type=Path, metavar="DIR", help="figures from `fisbe-bench figures` to embed"
     )
+    parser.add_argument(
+        "--training",
+        nargs="+",
+        choices=TRAININGS,
+        metavar="TRAINING",
+        help="per method, same order: completely, completely+partly or none (default none)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     parser.add_argument(
         "--bootstrap", type=int, default=stats.N_BOOT, help="bootstrap resamples (default 2000)"
@@ -143,6 +170,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Write the leaderboard files; returns the exit status."""
+    if args.training is not None and len(args.training) != len(args.methods):
+        raise FisbeError(f"{len(args.training)} training value(s) for {len(args.methods)} methods")
+    training = dict(zip(args.methods, args.training, strict=True)) if args.training else None
     written = write_leaderboard(
         args.dataset,
         pair_methods(args.methods, args.evaluations),
@@ -150,6 +180,7 @@ def run(args: argparse.Namespace) -> int:
         figures_dir=args.figures,
         bootstrap=args.bootstrap,
         seed=args.seed,
+        training=training,
     )
     print(f"wrote {len(written)} files to {args.out_dir}")
     return 0

@@ -1,11 +1,14 @@
-"""Uncertainty and significance: bootstrap intervals and Kruskal-Wallis with Dunn's test.
+"""Uncertainty and significance: bootstrap intervals and paired comparisons of methods.
 
 The bootstrap resamples test images with replacement (within each labelled set) and
 recomputes the micro-pooled set metrics on every resample, exactly as the leaderboard
 aggregates them: F1 per threshold from pooled TP/FP/FN, avF1 their mean, C the mean over
 the pooled per-GT coverages, S = (avF1 + C) / 2; "combined" averages the two sets.
 Resamples depend only on the seed, the set and the sorted sample names, so methods
-scored on the same images see the same resamples (paired comparisons).
+scored on the same images see the same resamples: the paired bootstrap of a difference
+in S draws each resample once and scores both methods on it. Paired tests on per-image S:
+Wilcoxon signed-rank per pair of methods (Holm-corrected within a set) and Friedman
+across three or more methods.
 """
 
 from __future__ import annotations
@@ -29,17 +32,20 @@ from fisbe_bench.reports.evaluations import (
 
 N_BOOT = 2000
 LEVEL = 0.95
-STATS_COLUMNS = [
+PAIRWISE_COLUMNS = [
     "set",
-    "metric",
-    "test",
     "method_a",
     "method_b",
-    "n_a",
-    "n_b",
-    "statistic",
-    "p_value",
+    "delta_S",
+    "ci_low",
+    "ci_high",
+    "p",
     "p_holm",
+    "test",
+    "statistic",
+    "n",
+    "n_boot",
+    "seed",
 ]
 
 
@@ -149,6 +155,15 @@ def bootstrap_method(
     return pd.DataFrame(records)
 
 
+def bootstrap_problem(per_sample: pd.DataFrame) -> str | None:
+    """Why pooled metrics cannot be recomputed from these per-sample rows (None: they can)."""
+    if not threshold_columns(per_sample):
+        return "no TP_/FP_/FN_<threshold> columns"
+    if coverage_column(per_sample) is None and not {"C", "num_gt"} <= set(per_sample.columns):
+        return "neither per-GT coverages nor C and num_gt"
+    return None
+
+
 def bootstrap_table(
     evaluations: Sequence[Evaluation], n_boot: int = N_BOOT, seed: int = 0, level: float = LEVEL
 ) -> pd.DataFrame:
@@ -161,17 +176,11 @@ def bootstrap_table(
     frames = []
     for evaluation in evaluations:
         table = evaluation.per_sample
-        if not threshold_columns(table):
+        problem = bootstrap_problem(table)
+        if problem is not None:
             warnings.warn(
-                f"{evaluation.path}/per_sample.csv has no TP_/FP_/FN_<threshold> columns: "
+                f"{evaluation.path}/per_sample.csv has {problem}: "
                 "no bootstrap intervals for this method",
-                stacklevel=2,
-            )
-            continue
-        if coverage_column(table) is None and not {"C", "num_gt"} <= set(table.columns):
-            warnings.warn(
-                f"{evaluation.path}/per_sample.csv has neither per-GT coverages nor C and "
-                "num_gt: no bootstrap intervals for this method",
                 stacklevel=2,
             )
             continue
@@ -193,75 +202,147 @@ def holm(p_values: Sequence[float]) -> np.ndarray:
     return adjusted
 
 
-def dunn(groups: dict[str, np.ndarray]) -> pd.DataFrame:
-    """Dunn's test for all pairs of groups, two-sided, with tie correction and Holm.
+def wilcoxon_test(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """Two-sided Wilcoxon signed-rank test of paired values (zero differences dropped).
 
-    z = (mean rank a - mean rank b) / sqrt((N(N+1)/12 - sum(t^3 - t)/(12(N-1))) (1/n_a + 1/n_b))
-    with ranks over all groups pooled. Returns method_a, method_b, n_a, n_b, statistic (z),
-    p_value, p_holm.
+    Returns (statistic, p); all differences zero gives (0, 1).
     """
-    names = list(groups)
-    values = np.concatenate([groups[n] for n in names])
-    ranks = stats.rankdata(values)
-    total = len(values)
-    _, ties = np.unique(values, return_counts=True)
-    variance = total * (total + 1) / 12 - (ties**3 - ties).sum() / (12 * (total - 1))
-    mean_ranks, start = {}, 0
-    for name in names:
-        mean_ranks[name] = ranks[start : start + len(groups[name])].mean()
-        start += len(groups[name])
-    records = []
-    for a, b in itertools.combinations(names, 2):
-        n_a, n_b = len(groups[a]), len(groups[b])
-        scale = np.sqrt(variance * (1 / n_a + 1 / n_b))
-        z = (mean_ranks[a] - mean_ranks[b]) / scale if scale > 0 else 0.0
-        p = 2 * stats.norm.sf(abs(z))
-        records.append(
-            {"method_a": a, "method_b": b, "n_a": n_a, "n_b": n_b, "statistic": z, "p_value": p}
+    differences = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    if not np.any(differences != 0):
+        return 0.0, 1.0
+    result = stats.wilcoxon(a, b)
+    return float(result.statistic), float(result.pvalue)
+
+
+def friedman_test(values: np.ndarray) -> tuple[float, float]:
+    """Friedman test over the columns (methods) of ``values`` (images x methods).
+
+    Returns (statistic, p); every image scoring all methods alike gives (0, 1).
+    """
+    if np.all(values == values[:, :1]):
+        return 0.0, 1.0
+    result = stats.friedmanchisquare(*values.T)
+    return float(result.statistic), float(result.pvalue)
+
+
+def paired_delta(
+    a: pd.DataFrame,
+    b: pd.DataFrame,
+    n_boot: int = N_BOOT,
+    seed: int = 0,
+    level: float = LEVEL,
+) -> dict[str, tuple[float, float, float, int]]:
+    """Paired bootstrap of ΔS = S(a) − S(b), pooled by the FISBe rules, per set.
+
+    ``a`` and ``b`` are two methods' per-sample rows; only images scored by both count.
+    Each resample (the images of :func:`resample_weights`, as for the leaderboard's
+    intervals) scores both methods, so the interval reflects the pairing. "combined" is
+    the mean of the two sets' ΔS per resample. Returns set -> (ΔS, lo, hi, n_images).
+    """
+    alpha = (1 - level) / 2
+    deltas: dict[str, tuple[float, np.ndarray, int]] = {}
+    for stream, name in enumerate(LABELLED_SETS):
+        rows_a, rows_b = a[a["set"] == name], b[b["set"] == name]
+        common = sorted(set(rows_a["sample"]) & set(rows_b["sample"]))
+        if not common:
+            continue
+        counts = [SetCounts.from_frame(r[r["sample"].isin(common)]) for r in (rows_a, rows_b)]
+        weights = np.vstack(
+            [np.ones(len(common)), resample_weights(len(common), n_boot, seed, stream)]
         )
-    table = pd.DataFrame(records)
-    table["p_holm"] = holm(table["p_value"]) if len(table) else []
-    return table
+        score_a, score_b = (c.pooled(weights)["S"] for c in counts)
+        difference = score_a - score_b
+        deltas[name] = (float(difference[0]), difference[1:], len(common))
+    if len(deltas) == len(LABELLED_SETS):
+        (est_c, boot_c, n_c), (est_p, boot_p, n_p) = deltas.values()
+        deltas["combined"] = ((est_c + est_p) / 2, (boot_c + boot_p) / 2, n_c + n_p)
+    return {
+        name: (
+            estimate,
+            float(np.quantile(boot, alpha)),
+            float(np.quantile(boot, 1 - alpha)),
+            n_images,
+        )
+        for name, (estimate, boot, n_images) in deltas.items()
+    }
 
 
-def kruskal_dunn(per_sample: pd.DataFrame, metric: str = "S") -> pd.DataFrame:
-    """Kruskal-Wallis over per-image ``metric`` across methods, then Dunn + Holm, per set.
+def pairwise_table(
+    evaluations: Sequence[Evaluation], n_boot: int = N_BOOT, seed: int = 0, level: float = LEVEL
+) -> pd.DataFrame:
+    """Every pair of methods per set (completely, partly, combined); rows follow
+    :data:`PAIRWISE_COLUMNS`.
 
-    ``per_sample`` has columns method, set, ``metric``; "combined" uses all images. Runs
-    only with at least 3 methods that have images in the set; rows follow
-    :data:`STATS_COLUMNS`; the Kruskal-Wallis row has empty method columns and the
-    total number of images in ``n_a``.
+    Pairs are ordered by the set's S (``method_a`` ranks higher): ΔS = S(a) − S(b) with its
+    paired-bootstrap interval (NaN where per-sample rows cannot be pooled), a Wilcoxon
+    signed-rank test on per-image S of the images both scored (``n``) and Holm-adjusted
+    p-values within the set. With three or more methods a Friedman row (no method
+    columns) tests per-image S across all methods on the images all of them scored.
     """
-    if metric not in per_sample.columns:
-        return pd.DataFrame(columns=STATS_COLUMNS)
+    pooled = {e.method: bootstrap_problem(e.per_sample) is None for e in evaluations}
+    paired: dict[tuple[str, str], dict[str, tuple[float, float, float, int]]] = {}
     records = []
     for name in (*LABELLED_SETS, "combined"):
-        frame = per_sample if name == "combined" else per_sample[per_sample["set"] == name]
-        if name == "combined" and per_sample["set"].nunique() < 2:
-            continue
-        groups = {
-            method: rows[metric].dropna().to_numpy(dtype=float)
-            for method, rows in frame.groupby("method", sort=False)
-        }
-        groups = {m: v for m, v in groups.items() if len(v)}
-        if len(groups) < 3:
-            continue
-        values = np.concatenate(list(groups.values()))
-        if np.all(values == values[0]):
-            statistic, p_value = np.nan, 1.0
-        else:
-            statistic, p_value = stats.kruskal(*groups.values())
-        records.append(
-            {
-                "set": name,
-                "metric": metric,
-                "test": "kruskal-wallis",
-                "n_a": len(values),
-                "statistic": float(statistic),
-                "p_value": float(p_value),
-            }
+        ranked = sorted(
+            (e for e in evaluations if name in e.summary),
+            key=lambda e: (-float(e.summary[name]["S"]), e.method),
         )
-        pairs = dunn(groups).assign(set=name, metric=metric, test="dunn-holm")
-        records += pairs.to_dict("records")
-    table = pd.DataFrame(records, columns=STATS_COLUMNS)
-    return table.astype({"n_a": "Int64", "n_b": "Int64"})
+        scores = {e.method: _image_scores(e.per_sample, name) for e in ranked}
+        pairs = []
+        for first, second in itertools.combinations(ranked, 2):
+            a, b = first.method, second.method
+            joined = pd.concat([scores[a], scores[b]], axis=1, join="inner").dropna()
+            statistic, p = (
+                wilcoxon_test(joined.iloc[:, 0], joined.iloc[:, 1])
+                if len(joined)
+                else (np.nan, np.nan)
+            )
+            delta = float(first.summary[name]["S"]) - float(second.summary[name]["S"])
+            low = high = np.nan
+            if pooled[a] and pooled[b]:
+                if (a, b) not in paired:
+                    paired[a, b] = paired_delta(
+                        first.per_sample, second.per_sample, n_boot, seed, level
+                    )
+                    paired[b, a] = {
+                        s: (-d, -hi, -lo, n) for s, (d, lo, hi, n) in paired[a, b].items()
+                    }
+                if name in paired[a, b]:
+                    delta, low, high, _ = paired[a, b][name]
+            pairs.append(
+                {
+                    "set": name,
+                    "method_a": a,
+                    "method_b": b,
+                    "delta_S": delta,
+                    "ci_low": low,
+                    "ci_high": high,
+                    "p": p,
+                    "test": "wilcoxon",
+                    "statistic": statistic,
+                    "n": len(joined),
+                }
+            )
+        tested = [i for i, row in enumerate(pairs) if np.isfinite(row["p"])]
+        for i, adjusted in zip(tested, holm([pairs[i]["p"] for i in tested]), strict=True):
+            pairs[i]["p_holm"] = float(adjusted)
+        if len(ranked) >= 3:
+            matrix = pd.concat(scores.values(), axis=1, join="inner").dropna()
+            if len(matrix) >= 2:
+                statistic, p = friedman_test(matrix.to_numpy(dtype=float))
+                records.append(
+                    {"set": name, "p": p, "p_holm": p, "test": "friedman", "statistic": statistic}
+                    | {"n": len(matrix)}
+                )
+        records += pairs
+    table = pd.DataFrame(records, columns=PAIRWISE_COLUMNS)
+    table["n_boot"], table["seed"] = n_boot, seed
+    return table.astype({"n": "Int64"})
+
+
+def _image_scores(per_sample: pd.DataFrame, name: str) -> pd.Series:
+    """Per-image S indexed by (set, sample); "combined" takes both sets' images."""
+    rows = per_sample if name == "combined" else per_sample[per_sample["set"] == name]
+    if "S" not in rows.columns:
+        return pd.Series(dtype=float)
+    return rows.set_index(["set", "sample"])["S"].astype(float)

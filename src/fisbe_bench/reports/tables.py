@@ -7,12 +7,13 @@ within each set; bootstrap intervals (``S_lo``, ``S_hi``, ...) join when given.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from fisbe_bench.reports.evaluations import COUNTS, METRICS, SETS, Evaluation
+from fisbe_bench.training import BOARDS
 
 INTERVAL_METRICS = ("S", "avF1", "C")
 SETTINGS = {"completely": "completely labelled", "combined": "completely + partly labelled"}
@@ -26,16 +27,20 @@ def leaderboard_columns() -> list[str]:
         metrics.append(key)
         if key in INTERVAL_METRICS:
             metrics += [f"{key}_lo", f"{key}_hi"]
-    return ["method", "set", "rank", *metrics, *COUNTS]
+    return ["method", "set", "rank", *metrics, *COUNTS, "training"]
 
 
 def leaderboard_table(
-    evaluations: Sequence[Evaluation], intervals: pd.DataFrame | None = None
+    evaluations: Sequence[Evaluation],
+    intervals: pd.DataFrame | None = None,
+    training: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
     """One row per method and set, ranked by S (1 = best; ties share the better rank).
 
     ``intervals`` (from :func:`fisbe_bench.reports.stats.bootstrap_table`) has columns
-    method, set, metric, lo, hi; missing intervals stay NaN.
+    method, set, metric, lo, hi; missing intervals stay NaN. ``training`` (method ->
+    ``completely`` / ``completely+partly`` / ``none``) fills the last column; unlisted
+    methods count as untrained (``none``).
     """
     rows = []
     for evaluation in evaluations:
@@ -66,6 +71,7 @@ def leaderboard_table(
     table["set"] = table["set"].astype(str)
     for key in ("FS", "FM", *COUNTS):
         table[key] = pd.to_numeric(table[key]).round().astype("Int64")
+    table["training"] = table["method"].map(lambda m: (training or {}).get(m, "none"))
     return table[leaderboard_columns()].reset_index(drop=True)
 
 
@@ -106,17 +112,57 @@ def format_value(key: str, value: float, decimals: int = 2) -> str:
     return f"{value:.{decimals}f}"
 
 
-def markdown_tables(leaderboard: pd.DataFrame, dataset: str, decimals: int = 2) -> str:
-    """One markdown table per setting (completely; combined; then partly), FISBe columns."""
+def markdown_tables(
+    leaderboard: pd.DataFrame,
+    dataset: str,
+    decimals: int = 2,
+    pairwise: pd.DataFrame | None = None,
+) -> str:
+    """One markdown table per setting (completely; combined; then partly), FISBe columns,
+    on each of the two training leaderboards (one when no method is trained; see
+    :func:`training_boards`), then the paired comparisons when ``pairwise`` is given."""
     lines = [f"# FISBe leaderboard: {dataset}", ""]
     lines.append(
         "Ranked by S = 0.5·avF1 + 0.5·C; brackets: 95 % bootstrap interval over test images."
     )
+    boards = training_boards(leaderboard)
+    for board, rows in boards.items():
+        level = "##"
+        if board:
+            level = "###"
+            lines += ["", f"## {BOARDS[board].capitalize()}"]
+        lines += _markdown_board(rows, level, decimals)
+    if len(boards) > 1:
+        lines += ["", "Untrained methods appear on both leaderboards."]
+    if pairwise is not None:
+        lines += pairwise_markdown(pairwise)
+    return "\n".join(lines) + "\n"
+
+
+def training_boards(leaderboard: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """The FISBe leaderboards by training data, each re-ranked by S within its sets.
+
+    Without any trained method both boards would be equal: one board, keyed ``""``.
+    Untrained methods (``none``) appear on both.
+    """
+    training = leaderboard.get("training", pd.Series("none", index=leaderboard.index))
+    if (training == "none").all():
+        return {"": leaderboard}
+    boards = {}
+    for board in BOARDS:
+        rows = leaderboard[training.isin([board, "none"])].copy()
+        rows["rank"] = rows.groupby("set")["S"].rank(method="min", ascending=False).astype(int)
+        boards[board] = rows
+    return boards
+
+
+def _markdown_board(leaderboard: pd.DataFrame, level: str, decimals: int) -> list[str]:
+    lines: list[str] = []
     for name in ("completely", "combined", "partly"):
         rows = leaderboard[leaderboard["set"] == name]
         if rows.empty:
             continue
-        lines += ["", f"## {SET_TITLES[name]}", ""]
+        lines += ["", f"{level} {SET_TITLES[name]}", ""]
         header = ["Rank", "Method", *METRICS]
         lines.append("| " + " | ".join(header) + " |")
         lines.append("|" + "|".join(["---:", "---", *["---:"] * len(METRICS)]) + "|")
@@ -130,7 +176,42 @@ def markdown_tables(leaderboard: pd.DataFrame, dataset: str, decimals: int = 2) 
                 else:
                     cells.append(format_value(key, value, decimals))
             lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    return lines
+
+
+def pairwise_markdown(pairwise: pd.DataFrame) -> list[str]:
+    """Markdown lines of the paired comparisons (see :func:`stats.pairwise_table`)."""
+    pairs = pairwise[pairwise["test"] == "wilcoxon"]
+    if pairs.empty:
+        return []
+    lines = [
+        "",
+        "## Paired comparisons",
+        "",
+        "ΔS = S(A) − S(B) with its 95 % paired bootstrap interval; Wilcoxon signed-rank test "
+        "on per-image S (two-sided), Holm-adjusted within each set; Friedman test across all "
+        "methods (three or more).",
+    ]
+    for name in ("completely", "combined", "partly"):
+        rows = pairs[pairs["set"] == name]
+        if rows.empty:
+            continue
+        lines += ["", f"### {SET_TITLES[name]}", ""]
+        friedman = pairwise[(pairwise["set"] == name) & (pairwise["test"] == "friedman")]
+        for row in friedman.itertuples(index=False):
+            lines += [f"Friedman χ² = {row.statistic:.3f}, p = {row.p:.3g} ({row.n} images)", ""]
+        lines.append("| Method A | Method B | ΔS | W | p | p (Holm) | images |")
+        lines.append("|---|---|---:|---:|---:|---:|---:|")
+        for row in rows.itertuples(index=False):
+            cells = [
+                _escape_markdown(row.method_a),
+                _escape_markdown(row.method_b),
+                format_interval(row.delta_S, row.ci_low, row.ci_high, 3),
+                *(f"{v:.3g}" for v in (row.statistic, row.p, row.p_holm)),
+                format_value("num_images", row.n),
+            ]
+            lines.append("| " + " | ".join(cells) + " |")
+    return lines
 
 
 def _escape_markdown(text: str) -> str:

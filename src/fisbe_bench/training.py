@@ -1,0 +1,43 @@
+"""What a method was trained on, for the two FISBe leaderboards (stdlib + PyYAML only).
+
+``completely``: trained on completely labelled data; ``completely+partly``: also on partly
+labelled data; ``none``: not trained (appears on both leaderboards).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from fisbe_bench.errors import FisbeError
+
+TRAININGS = ("completely", "completely+partly", "none")
+BOARDS = {
+    "completely": "trained on completely labelled data",
+    "completely+partly": "trained on completely + partly labelled data",
+}
+
+
+def method_training(method: Mapping[str, Any], repo: str | Path) -> str:
+    """The training of one configured method (``methods.<name>`` of the config).
+
+    An explicit ``training`` wins; ``unet_affinity`` follows ``sets`` of its preset YAML
+    (relative to ``repo``); other kinds are untrained.
+    """
+    if "training" in method:
+        if method["training"] not in TRAININGS:
+            raise FisbeError(f"training must be one of {TRAININGS}, got {method['training']!r}")
+        return str(method["training"])
+    if method.get("kind") != "unet_affinity":
+        return "none"
+    preset = Path(method.get("preset", "config/unet/demo.yaml"))
+    path = preset if preset.is_absolute() else Path(repo) / preset
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as err:
+        raise FisbeError(f"cannot read the training preset: {err}", path) from err
+    sets = set(data.get("sets", ["completely"]))
+    return "completely+partly" if "partly" in sets else "completely"
