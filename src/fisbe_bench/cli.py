@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("fisbe_bench.synth", "write a synthetic FISBe-like dataset"),
     "download": ("fisbe_bench.download", "download a file with resume and checksum check"),
     "extract": ("fisbe_bench.archive", "safely extract a FISBe archive"),
+    "dataset-stats": ("fisbe_bench.dataset_stats", "per-neuron and per-image GT statistics"),
     "splits": ("fisbe_bench.splits", "turn an official split file into a sample table"),
     "evaluate": ("fisbe_bench.metrics.cli", "score predictions with the FISBe metrics"),
     "threshold-cc": ("fisbe_bench.methods.threshold_cc", "B0: threshold + connected components"),
