@@ -1,14 +1,23 @@
 """Synthetic FISBe-like data: MCFO-style multicolour neurons in 3-D, in the FISBe layout.
 
-Each neuron is a tree of 3-D polylines: a smooth, gently wandering projection fibre from
-a soma near the volume's surface to one or two shared "neuropil" hubs, where it ends in a
-bushy arbor of short, tortuous, branching twigs. Centerlines are sampled every half voxel
-and thickened by splatting balls of radius 1-3 voxels, so neurons that share a hub cross,
-touch and overlap voxel for voxel. The raw image mixes each neuron into the 3 channels with
-its own MCFO colour (some colours alike, some neurons dim), adds autofluorescent puncta,
-blurs with an anisotropic PSF (wider in Z), adds background autofluorescence, uneven
-illumination and Poisson (shot, Gaussian approximation) plus Gaussian (read) noise, and
-quantises to 12 bits. Partly labelled samples carry extra neurons that only the raw shows.
+Geometry (matched to measured FISBe ground truth with ``fisbe-bench dataset-stats``): 5-10
+labelled neurons per image, each a tree of 3-D polylines, a smooth, gently wandering projection
+fibre from a soma near the volume's surface to one or two shared "neuropil" hubs (spanning
+about half the volume), where it ends in a bushy arbor of tortuous, branching twigs.
+Centerlines are sampled every half voxel and thickened by splatting balls: about 40 % of the
+neurons have 1-voxel twigs (oblique runs are 26- but not 6-connected), the others 3-voxel-wide
+ones. Signal gaps make the raw faint and leave the GT unlabelled over a few voxels, so GT
+neurons fall apart into several 26-connected pieces. Neurons that share a hub cross and
+overlap voxel for voxel.
+
+Appearance: each neuron has its own MCFO colour (some alike, a quarter dim, near the
+background) that drifts smoothly along it; brightness is compensated for tube width, so
+thin twigs stay visible and somata do not saturate. Channel crosstalk mixes the channels;
+unlabelled trachea-like tubes, blobs and autofluorescent puncta are added; an anisotropic
+PSF (wider in Z) blurs everything, plus wide out-of-focus haze; then textured background
+autofluorescence, per-channel depth and lateral illumination, Poisson (shot, Gaussian
+approximation) plus Gaussian (read) noise, 12-bit quantisation. Partly labelled samples
+carry many extra neurons that only the raw shows.
 
 Every sample is drawn from its own generator seeded by ``SeedSequence([seed, set, index])``,
 so one sample regenerates bit-identically on its own, in any order and with any ``--jobs``.
