@@ -64,8 +64,7 @@ def find_samples(data: str | Path) -> list[tuple[str, str, Path]]:
 
 def neuron_stats(mask: np.ndarray) -> dict[str, float]:
     """Geometry of one neuron given as a boolean (Z, Y, X) mask with at least one voxel."""
-    coords = np.nonzero(mask.any(axis=(1, 2)))[0], np.nonzero(mask.any(axis=(0, 2)))[0]
-    coords += (np.nonzero(mask.any(axis=(0, 1)))[0],)
+    coords = [np.flatnonzero(mask.any(axis=other)) for other in ((1, 2), (0, 2), (0, 1))]
     box = tuple(slice(c[0], c[-1] + 1) for c in coords)
     crop = np.pad(mask[box], 1)
     skeleton = skeletonize(crop).astype(bool)

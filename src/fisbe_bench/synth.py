@@ -163,9 +163,10 @@ def _gap_mask(rng: np.random.Generator, n: int, radius: float, rate: float) -> n
 class _Tree:
     """Centerline samples of one structure: positions, ball radii, brightness, labelled."""
 
-    def __init__(self, shape: np.ndarray, gap_rate: float = 0.0) -> None:
+    def __init__(self, shape: np.ndarray, gap_rate: float = 0.0, labelled: bool = True) -> None:
         self.shape = shape
         self.gap_rate = gap_rate
+        self.in_gt = labelled
         self.points: list[np.ndarray] = []
         self.radii: list[np.ndarray] = []
         self.gains: list[np.ndarray] = []
@@ -187,7 +188,7 @@ class _Tree:
         self.points.append(points)
         self.radii.append(np.where(beads, radius + 0.5, radius))
         self.gains.append(np.exp(profile) * np.where(beads, 1.3, 1.0) * np.where(gaps, 0.1, 1.0))
-        self.labelled.append(~gaps)
+        self.labelled.append(~gaps & self.in_gt)
         return points
 
     def arbor(
@@ -295,14 +296,13 @@ def _neuron(rng: np.random.Generator, shape: np.ndarray, targets: list[np.ndarra
 
 def _clutter(rng: np.random.Generator, shape: np.ndarray) -> _Tree:
     """Non-neuronal structures (never labelled): trachea-like wide tubes and blobs."""
-    tree = _Tree(shape)
+    tree = _Tree(shape, labelled=False)
     volume = float(np.prod(shape))
     for _ in range(int(rng.poisson(volume / 4e7 + 0.5))):
         start, end = _soma_site(rng, shape), _soma_site(rng, shape)
         tree.add(rng, _fibre(rng, start, end, rng.uniform(0.05, 0.15)), rng.uniform(2.5, 4.0))
     for _ in range(int(rng.poisson(volume / 2e6 + 1))):
         tree.add(rng, rng.uniform(0, 1, (1, 3)) * (shape - 1), float(rng.choice([4.0, 5.0, 6.0])))
-    tree.labelled = [np.zeros(len(p), dtype=bool) for p in tree.points]
     return tree
 
 
