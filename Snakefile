@@ -10,6 +10,7 @@ report: "workflow/report/workflow.rst"
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
+include: "workflow/rules/dataset_stats.smk"
 include: "workflow/rules/external.smk"
 include: "workflow/rules/threshold_cc.smk"
 include: "workflow/rules/colour_clustering.smk"
@@ -21,3 +22,4 @@ rule all:
     default_target: True
     input:
         leaderboards(),
+        expand("results/{dataset}/data/dataset_stats.png", dataset=DATASETS),

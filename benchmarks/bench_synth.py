@@ -2,7 +2,8 @@
 
 Usage: ``python benchmarks/bench_synth.py [--repeat R] [--shape Z Y X ...]``; prints one
 Markdown table row per shape (wall and CPU seconds for ``generate_sample``, wall seconds for
-writing the zarr store, peak resident memory of the process so far).
+writing the zarr store, peak resident memory of the process so far, labelled neurons and
+foreground share of the last sample).
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ def bench(shape: tuple[int, int, int], repeat: int) -> dict[str, float]:
         "wall_min": min(walls),
         "cpu": statistics.median(cpus),
         "write": write,
-        "neurons": float(np.mean(len(gt))),
+        "neurons": float(len(gt)),
+        "foreground": float((gt > 0).any(axis=0).mean()),
         "peak_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
     }
 
@@ -57,14 +59,18 @@ def main() -> None:
     args = parser.parse_args()
     shapes = [tuple(s) for s in args.shape] if args.shape else DEFAULT_SHAPES
     print(f"# {platform.processor() or platform.machine()}, numpy {np.__version__}")
-    print("| shape | generate wall s (median / min) | generate CPU s | write s | peak RSS GiB |")
-    print("|---|---|---|---|---|")
+    print(
+        "| shape | generate wall s (median / min) | generate CPU s | write s | peak RSS GiB "
+        "| neurons | foreground % |"
+    )
+    print("|---|---|---|---|---|---|---|")
     for shape in shapes:
         repeat = args.repeat if np.prod(shape) <= 2**24 else 1
         r = bench(shape, repeat)
         print(
             f"| {'x'.join(map(str, shape))} | {r['wall']:.2f} / {r['wall_min']:.2f} "
-            f"| {r['cpu']:.2f} | {r['write']:.2f} | {r['peak_gib']:.1f} |",
+            f"| {r['cpu']:.2f} | {r['write']:.2f} | {r['peak_gib']:.1f} "
+            f"| {r['neurons']:.0f} | {100 * r['foreground']:.3f} |",
             flush=True,
         )
 

@@ -318,3 +318,21 @@ def test_imports_only_data_env_packages() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_fisbe_like_geometry_and_colour_drift() -> None:
+    """Thin (1-voxel) neurites, signal gaps (GT in several 26-connected pieces), 5-10
+    neurons, and colour that drifts along a neuron (see also tests/test_dataset_stats.py)."""
+    from fisbe_bench.dataset_stats import neuron_stats
+
+    spec = synth.SampleSpec("synth_c000", "completely", "train", 0)
+    raw, gt, _ = synth.generate_sample(spec, (72, 176, 176), 0)
+    assert 5 <= len(gt) <= 10
+    stats = [neuron_stats(channel > 0) for channel in gt]
+    assert any(s["median_diameter"] == 1.0 for s in stats)
+    assert max(s["pieces"] for s in stats) >= 2
+    assert all(s["voxels"] > 800 for s in stats), "every neuron survives the 800-voxel rule"
+    bright = max(range(len(gt)), key=lambda i: raw.max(axis=0)[gt[i] > 0].mean())
+    colour = raw[:, gt[bright] > 0].astype(float)
+    chroma = colour / colour.sum(axis=0, keepdims=True).clip(1.0)
+    assert chroma.std(axis=1).max() > 0.05, "colour should vary along a neuron"

@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "download": ("fisbe_bench.download", "download a file with resume and checksum check"),
     "zenodo-pin": ("fisbe_bench.zenodo", "print a Zenodo record's files as a checksum table"),
     "extract": ("fisbe_bench.archive", "safely extract a FISBe archive"),
+    "dataset-stats": ("fisbe_bench.dataset_stats", "per-neuron and per-image GT statistics"),
     "splits": ("fisbe_bench.splits", "turn an official split file into a sample table"),
     "evaluate": ("fisbe_bench.metrics.cli", "score predictions with the FISBe metrics"),
     "threshold-cc": ("fisbe_bench.methods.threshold_cc", "B0: threshold + connected components"),

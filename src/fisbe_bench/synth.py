@@ -1,14 +1,23 @@
 """Synthetic FISBe-like data: MCFO-style multicolour neurons in 3-D, in the FISBe layout.
 
-Each neuron is a tree of 3-D polylines: a smooth, gently wandering projection fibre from
-a soma near the volume's surface to one or two shared "neuropil" hubs, where it ends in a
-bushy arbor of short, tortuous, branching twigs. Centerlines are sampled every half voxel
-and thickened by splatting balls of radius 1-3 voxels, so neurons that share a hub cross,
-touch and overlap voxel for voxel. The raw image mixes each neuron into the 3 channels with
-its own MCFO colour (some colours alike, some neurons dim), adds autofluorescent puncta,
-blurs with an anisotropic PSF (wider in Z), adds background autofluorescence, uneven
-illumination and Poisson (shot, Gaussian approximation) plus Gaussian (read) noise, and
-quantises to 12 bits. Partly labelled samples carry extra neurons that only the raw shows.
+Geometry (matched to measured FISBe ground truth with ``fisbe-bench dataset-stats``): 5-10
+labelled neurons per image, each a tree of 3-D polylines, a smooth, gently wandering projection
+fibre from a soma near the volume's surface to one or two shared "neuropil" hubs (spanning
+about half the volume), where it ends in a bushy arbor of tortuous, branching twigs.
+Centerlines are sampled every half voxel and thickened by splatting balls: about 40 % of the
+neurons have 1-voxel twigs (oblique runs are 26- but not 6-connected), the others 3-voxel-wide
+ones. Signal gaps make the raw faint and leave the GT unlabelled over a few voxels, so GT
+neurons fall apart into several 26-connected pieces. Neurons that share a hub cross and
+overlap voxel for voxel.
+
+Appearance: each neuron has its own MCFO colour (some alike, a quarter dim, near the
+background) that drifts smoothly along it; brightness is compensated for tube width, so
+thin twigs stay visible and somata do not saturate. Channel crosstalk mixes the channels;
+unlabelled trachea-like tubes, blobs and autofluorescent puncta are added; an anisotropic
+PSF (wider in Z) blurs everything, plus wide out-of-focus haze; then textured background
+autofluorescence, per-channel depth and lateral illumination, Poisson (shot, Gaussian
+approximation) plus Gaussian (read) noise, 12-bit quantisation. Partly labelled samples
+carry many extra neurons that only the raw shows.
 
 Every sample is drawn from its own generator seeded by ``SeedSequence([seed, set, index])``,
 so one sample regenerates bit-identically on its own, in any order and with any ``--jobs``.
@@ -57,9 +66,13 @@ MAX_VALUE = 4095
 RAW_CHUNKS = (1, 64, 128, 128)
 GT_CHUNKS = (1, 64, 128, 128)
 STEP = 0.5  # centerline sample spacing (voxels): dense enough for gap-free tubes
-BALL_RADII = np.array([1.0, 1.5, 2.0, 2.5, 3.0, 4.0])
+BALL_RADII = np.array([0.0, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0])  # 0: a single voxel
 PSF_SIGMA = (1.6, 0.7, 0.7)  # Gaussian PSF in voxels (Z, Y, X): axial blur ~2x lateral
-PEAK = 2500.0  # pre-blur neuron brightness: thin tubes lose up to 2/3 of it to the PSF
+PEAK = 1000.0  # post-blur peak of a bright tube of any width (12-bit grey values)
+THIN_SHARE = 0.4  # neurons with 1-voxel twigs
+COLOUR_DRIFT = 0.3  # log-sd of each channel's smooth drift along a neuron
+HAZE_BIN = 4  # out-of-focus haze is computed on 4^3 blocks
+HAZE_SIGMA = 3.0  # its blur, in blocks
 TEXTURE_SIGMA = 1.5  # grain of the background autofluorescence (voxels)
 SLAB = 8  # Z planes per step of the noise stage
 READ_NOISE = 12.0  # Gaussian read noise (12-bit grey values)
@@ -135,48 +148,76 @@ def _unit(vector: np.ndarray) -> np.ndarray:
     return vector / max(float(np.linalg.norm(vector)), 1e-6)
 
 
-class _Tree:
-    """Centerline samples of one neuron: positions, ball radii and relative brightness."""
+def _gap_mask(rng: np.random.Generator, n: int, radius: float, rate: float) -> np.ndarray:
+    """Centerline samples inside signal gaps: Poisson(``rate`` per voxel) runs, each longer
+    than the tube is wide, so the labelled tube falls apart into 26-connected pieces."""
+    n_gaps = int(rng.poisson(rate * n * STEP))
+    starts = rng.integers(0, n, n_gaps)
+    stops = starts + (rng.uniform(2 * radius + 3, 2 * radius + 10, n_gaps) / STEP).astype(int)
+    delta = np.zeros(n + 1, dtype=np.int64)
+    np.add.at(delta, starts, 1)
+    np.add.at(delta, np.minimum(stops, n), -1)
+    return np.cumsum(delta[:-1]) > 0
 
-    def __init__(self, shape: np.ndarray) -> None:
+
+class _Tree:
+    """Centerline samples of one structure: positions, ball radii, brightness, labelled."""
+
+    def __init__(self, shape: np.ndarray, gap_rate: float = 0.0, labelled: bool = True) -> None:
         self.shape = shape
+        self.gap_rate = gap_rate
+        self.in_gt = labelled
         self.points: list[np.ndarray] = []
         self.radii: list[np.ndarray] = []
         self.gains: list[np.ndarray] = []
+        self.labelled: list[np.ndarray] = []
 
     def add(self, rng: np.random.Generator, points: np.ndarray, radius: float) -> np.ndarray:
-        """Add a branch (cut at the volume border) with a beaded brightness profile."""
+        """Add a branch (cut at the volume border) with a beaded brightness profile and
+        signal gaps (faint in the raw, unlabelled in the GT)."""
         points = _inside_prefix(points, self.shape)
         if len(points) == 0:
             return points
         n = len(points)
         sigma = 6 / STEP  # white noise smoothed by a Gaussian has sd (2 sqrt(pi) sigma)^-1/2
-        profile = ndimage.gaussian_filter1d(rng.standard_normal(n), sigma, mode="wrap")
-        profile *= 0.35 * np.sqrt(2 * np.sqrt(np.pi) * sigma)
+        noise = rng.standard_normal(max(n, int(8 * sigma)))  # long enough to smooth
+        profile = ndimage.gaussian_filter1d(noise, sigma, mode="wrap")[:n]
+        profile *= 0.3 * np.sqrt(2 * np.sqrt(np.pi) * sigma)
         beads = rng.random(n) < 0.03 * STEP  # varicosities: a bit thicker and brighter
+        gaps = _gap_mask(rng, n, radius, self.gap_rate)
         self.points.append(points)
         self.radii.append(np.where(beads, radius + 0.5, radius))
-        self.gains.append(np.exp(profile) * np.where(beads, 1.3, 1.0))
+        self.gains.append(np.exp(profile) * np.where(beads, 1.3, 1.0) * np.where(gaps, 0.1, 1.0))
+        self.labelled.append(~gaps & self.in_gt)
         return points
 
-    def arbor(self, rng: np.random.Generator, stem: np.ndarray, size: float, budget: float) -> None:
+    def arbor(
+        self,
+        rng: np.random.Generator,
+        stem: np.ndarray,
+        size: float,
+        budget: float,
+        radii: tuple[float, float],
+    ) -> None:
         """A bushy arbor of tortuous branches sprouting from the end of ``stem``.
 
         Primary branches leave the last quarter of the stem; the arbor spans about
-        ``size`` voxels and holds about ``budget`` voxels of centerline.
+        ``size`` voxels and holds about ``budget`` voxels of centerline; ``radii`` are the
+        ball radii of primary branches and of finer twigs (0: one voxel wide).
         """
         queue: collections.deque[tuple[np.ndarray, np.ndarray, int, float]] = collections.deque()
         for _ in range(int(rng.integers(2, 6))):
             at = int(rng.integers(len(stem) * 3 // 4, len(stem)))
-            tangent = _unit(stem[min(at + 4, len(stem) - 1)] - stem[at - 4])
+            tangent = _unit(stem[min(at + 4, len(stem) - 1)] - stem[max(at - 4, 0)])
             direction = _turn(rng, tangent, 0.2, 1.4)
             queue.append((stem[at], direction, 0, size * rng.uniform(0.5, 1.0)))
         total = 0.0
         while queue and total < budget:  # breadth first: the budget trims the finest twigs
             start, direction, generation, length = queue.popleft()
             corr = max(24.0 / (generation + 1), 5.0)
-            radius = 1.5 if generation == 0 else 1.0
-            points = self.add(rng, _walk(rng, start, direction, length, corr), radius)
+            points = self.add(
+                rng, _walk(rng, start, direction, length, corr), radii[generation > 0]
+            )
             if len(points) < 4:
                 continue
             total += len(points) * STEP
@@ -189,11 +230,12 @@ class _Tree:
                 if child >= 3.0:
                     queue.append((points[at], _turn(rng, tangent, 0.4, 1.3), generation + 1, child))
 
-    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         return (
             np.concatenate(self.points),
             np.concatenate(self.radii),
             np.concatenate(self.gains),
+            np.concatenate(self.labelled),
         )
 
 
@@ -223,11 +265,17 @@ def _arbor_sites(
 
 
 def _neuron(rng: np.random.Generator, shape: np.ndarray, targets: list[np.ndarray]) -> _Tree:
-    """One neuron: soma, projection fibre to the first target, arbors at the targets."""
+    """One neuron: soma, projection fibre to the first target, arbors at the targets.
+
+    About 40 % of neurons are thin (1-voxel twigs on a 3-voxel-wide trunk), the others
+    have a thicker trunk and 3-voxel-wide twigs; each has its own rate of signal gaps.
+    """
     scale = float(np.exp(np.log(shape).mean()))
-    tree = _Tree(shape)
+    tree = _Tree(shape, gap_rate=float(np.exp(rng.uniform(np.log(1 / 2000), np.log(1 / 150)))))
     soma = _soma_site(rng, shape)
-    trunk_radius = float(rng.choice([1.5, 2.0, 2.5]))
+    thin = rng.random() < THIN_SHARE
+    trunk_radius = float(rng.choice([1.0, 1.5] if thin else [1.5, 2.0, 2.5]))
+    twigs = (1.0, 0.0) if thin else (1.5, 1.0)
     if rng.random() < 0.6:
         tree.add(rng, soma[None], float(rng.choice([3.0, 4.0])))
     trunk = tree.add(rng, _fibre(rng, soma, targets[0], rng.uniform(0.05, 0.2)), trunk_radius)
@@ -240,35 +288,58 @@ def _neuron(rng: np.random.Generator, shape: np.ndarray, targets: list[np.ndarra
         collateral = tree.add(rng, branch, max(trunk_radius - 0.5, 1.0))
         if len(collateral) >= 8:
             stems.append(collateral)
+    denser = max(1.0, np.sqrt(scale / 200.0))  # FISBe-size arbors are denser
     for stem in stems:
-        denser = max(1.0, np.sqrt(scale / 200.0))  # FISBe-size arbors are denser
-        tree.arbor(rng, stem, 0.3 * scale, budget=rng.uniform(1.5, 3.0) * scale * denser)
+        tree.arbor(rng, stem, 0.3 * scale, rng.uniform(2.0, 5.0) * scale * denser, twigs)
     return tree
 
 
-def _rasterise(tree: _Tree, shape: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """Flat voxel indices (unique) covered by the tree's balls, and their brightness (max)."""
-    points, radii, gains = tree.arrays()
+def _clutter(rng: np.random.Generator, shape: np.ndarray) -> _Tree:
+    """Non-neuronal structures (never labelled): trachea-like wide tubes and blobs."""
+    tree = _Tree(shape, labelled=False)
+    volume = float(np.prod(shape))
+    for _ in range(int(rng.poisson(volume / 4e7 + 0.5))):
+        start, end = _soma_site(rng, shape), _soma_site(rng, shape)
+        tree.add(rng, _fibre(rng, start, end, rng.uniform(0.05, 0.15)), rng.uniform(2.5, 4.0))
+    for _ in range(int(rng.poisson(volume / 2e6 + 1))):
+        tree.add(rng, rng.uniform(0, 1, (1, 3)) * (shape - 1), float(rng.choice([4.0, 5.0, 6.0])))
+    return tree
+
+
+def _splat(
+    points: np.ndarray, radii: np.ndarray, shape: tuple[int, int, int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Flat voxel indices covered by balls around ``points``, and the sample of each."""
     centers = np.rint(points).astype(np.int64)
     classes = np.abs(radii[:, None] - BALL_RADII[None, :]).argmin(axis=1)
     size = np.asarray(shape, dtype=np.int64)
     strides = np.array([shape[1] * shape[2], shape[2], 1], dtype=np.int64)
-    indices, values = [], []
+    indices, owners = [], []
     for k, ball in enumerate(_BALLS):
-        chosen = classes == k
-        if not chosen.any():
+        chosen = np.flatnonzero(classes == k)
+        if not len(chosen):
             continue
-        flat, first = np.unique(centers[chosen] @ strides, return_index=True)
-        center = centers[chosen][first]
-        voxels = center[:, None, :] + ball[None, :, :]
+        _, first = np.unique(centers[chosen] @ strides, return_index=True)
+        chosen = chosen[first]
+        voxels = centers[chosen][:, None, :] + ball[None, :, :]
         valid = ((voxels >= 0) & (voxels < size)).all(axis=2)
         indices.append(voxels[valid] @ strides)
-        values.append(np.broadcast_to(gains[chosen][first][:, None], valid.shape)[valid])
-    index, value = np.concatenate(indices), np.concatenate(values)
-    order = np.lexsort((value, index))
-    index, value = index[order], value[order]
+        owners.append(np.broadcast_to(chosen[:, None], valid.shape)[valid])
+    return np.concatenate(indices), np.concatenate(owners)
+
+
+def _rasterise(
+    tree: _Tree, values: np.ndarray, shape: tuple[int, int, int]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Raw voxels of a tree: flat indices (unique) and (k, 3) values (brightest sample);
+    and the GT voxels (flat indices of its labelled samples' balls)."""
+    points, radii, _, labelled = tree.arrays()
+    index, owner = _splat(points, radii, shape)
+    order = np.lexsort((values[owner].sum(axis=1), index))
+    index, owner = index[order], owner[order]
     last = np.append(index[1:] != index[:-1], True)
-    return index[last], value[last].astype(np.float32)
+    gt = np.unique(_splat(points[labelled], radii[labelled], shape)[0]) if labelled.any() else []
+    return index[last], values[owner[last]].astype(np.float32), np.asarray(gt, dtype=np.int64)
 
 
 # --------------------------------------------------------------------------- appearance
@@ -291,6 +362,58 @@ def _colours(rng: np.random.Generator, n: int) -> np.ndarray:
     return colours / colours.max(axis=1, keepdims=True)
 
 
+def _drifting_colour(
+    rng: np.random.Generator, points: np.ndarray, colour: np.ndarray
+) -> np.ndarray:
+    """Per-sample colour (n, 3): ``colour`` times a smooth random field per channel (random
+    plane waves of 40-250 voxel wavelength, log-sd ``COLOUR_DRIFT``), max channel <= 1."""
+    n_waves = 4
+    k = rng.standard_normal((3, n_waves, 3))
+    k *= (2 * np.pi / rng.uniform(40.0, 250.0, (3, n_waves)))[..., None] / np.linalg.norm(
+        k, axis=2, keepdims=True
+    )
+    phase = rng.uniform(0.0, 2 * np.pi, (3, n_waves))
+    field = np.cos(np.einsum("nd,cwd->ncw", points, k) + phase).sum(axis=2)
+    drifted = (colour + 0.03) * np.exp(COLOUR_DRIFT * np.sqrt(2.0 / n_waves) * field)
+    return drifted / np.maximum(drifted.max(axis=1, keepdims=True), 1.0)
+
+
+def _tube_gains() -> np.ndarray:
+    """Pre-blur gain per ball class that gives a straight tube of it a post-blur peak of 1
+    (geometric mean over a tube along X and one along Z): thin tubes are not fainter than
+    thick ones and somata do not saturate."""
+    half = 12
+    gains = []
+    for ball in _BALLS:
+        retention = []
+        for axis in (0, 2):
+            line = np.zeros((2 * half + 1,) * 3, dtype=np.float32)
+            centre = [half, half, half]
+            centre[axis] = slice(None)
+            line[tuple(centre)] = 1.0
+            footprint = np.zeros_like(line, dtype=bool)
+            footprint[tuple((ball + half).T)] = True
+            tube = ndimage.binary_dilation(line > 0, footprint[3:-3, 3:-3, 3:-3]).astype(np.float32)
+            retention.append(
+                ndimage.gaussian_filter(tube, PSF_SIGMA, truncate=2.5)[half, half, half]
+            )
+        gains.append(1.0 / np.sqrt(retention[0] * retention[1]))
+    return np.asarray(gains)
+
+
+_TUBE_GAINS = _tube_gains()
+
+
+def _sample_values(
+    rng: np.random.Generator, tree: _Tree, colour: np.ndarray, brightness: float
+) -> np.ndarray:
+    """Pre-blur (k, 3) intensities of a tree's centerline samples."""
+    points, radii, gains, _ = tree.arrays()
+    classes = np.abs(radii[:, None] - BALL_RADII[None, :]).argmin(axis=1)
+    scale = PEAK * brightness * gains * _TUBE_GAINS[classes]
+    return _drifting_colour(rng, points, colour) * scale[:, None]
+
+
 def _smooth_field(rng: np.random.Generator, length: int, n_knots: int, spread: float) -> np.ndarray:
     """A smooth random 1-D profile around 1 (cubic through ``n_knots`` random knots)."""
     knots = 1.0 + rng.uniform(-spread, spread, n_knots)
@@ -305,25 +428,41 @@ def _field_2d(rng: np.random.Generator, shape: tuple[int, int], spread: float) -
 
 
 def _neuron_count(rng: np.random.Generator, shape: Sequence[int]) -> int:
-    """Number of labelled neurons: 3 in tiny volumes, up to 8 at FISBe size."""
+    """Number of labelled neurons: 3-5 in tiny test volumes, 5-10 from about 64x128x128."""
     scale = float(np.exp(np.log(shape).mean()))
-    high = int(np.clip(3 + scale // 80, 3, 8))
-    return int(rng.integers(max(3, high - 3), high + 1))
+    return int(rng.integers(3, 6) if scale < 100 else rng.integers(5, 11))
+
+
+def _haze(
+    index: np.ndarray, values: np.ndarray, shape: tuple[int, int, int], strength: float
+) -> np.ndarray:
+    """Out-of-focus haze (ceil(Z/b), Y, X): the signal binned in b^3 blocks, blurred widely,
+    upsampled laterally (each plane serves b slices)."""
+    coarse = tuple(-(-s // HAZE_BIN) for s in shape)
+    zyx = np.unravel_index(index, shape)
+    bins = np.ravel_multi_index(tuple(c // HAZE_BIN for c in zyx), coarse)
+    binned = np.bincount(bins, weights=values, minlength=int(np.prod(coarse))).reshape(coarse)
+    binned = ndimage.gaussian_filter(binned.astype(np.float32), HAZE_SIGMA, mode="constant")
+    binned *= np.float32(strength / HAZE_BIN**3)
+    lateral = ndimage.zoom(binned, (1, HAZE_BIN, HAZE_BIN), order=1, grid_mode=True, mode="nearest")
+    return lateral[:, : shape[1], : shape[2]]
 
 
 def _render(
     rng: np.random.Generator,
     masks: list[tuple[np.ndarray, np.ndarray]],
-    colours: np.ndarray,
     shape: tuple[int, int, int],
 ) -> np.ndarray:
-    """The 12-bit raw image (3, Z, Y, X) of neurons ``masks`` with per-neuron ``colours``.
+    """The 12-bit raw image (3, Z, Y, X) of structures ``masks`` (flat index, (k, 3) values).
 
-    Neurons plus autofluorescent puncta are blurred by the PSF; then come textured
-    background autofluorescence, uneven illumination (depth attenuation times a smooth
-    lateral field), shot noise (Gaussian approximation of Poisson) plus read noise.
+    Channel crosstalk mixes the channels; structures plus autofluorescent puncta are
+    blurred by the PSF, plus out-of-focus haze; then come textured background
+    autofluorescence, per-channel illumination (depth attenuation times a smooth lateral
+    field), shot noise (Gaussian approximation of Poisson) plus read noise.
     """
     size = np.asarray(shape)
+    crosstalk = np.eye(3) + np.diag(rng.uniform(0.02, 0.12, 2), 1)
+    crosstalk += np.diag(rng.uniform(0.02, 0.12, 2), -1)
     n_puncta = int(rng.poisson(2e-5 * size.prod()) + 1)
     puncta = (rng.random((n_puncta, 3)) * size).astype(np.int64) @ np.array(
         [shape[1] * shape[2], shape[2], 1]
@@ -336,20 +475,25 @@ def _render(
     texture *= np.float32(0.25 * (2.0 * np.sqrt(np.pi) * TEXTURE_SIGMA) ** 1.5)  # sd 0.25
     texture += np.float32(1.0)
     np.maximum(texture, 0.0, out=texture)
-    depth = _smooth_field(rng, shape[0], 5, 0.15) * np.exp(-np.arange(shape[0]) / (shape[0] * 2.5))
-    depth = depth.astype(np.float32)[:, None, None]
-    lateral = _field_2d(rng, shape[1:], 0.35).astype(np.float32)
+    all_index = np.concatenate([index for index, _ in masks])
+    all_values = np.concatenate([values for _, values in masks]) @ crosstalk
+    haze_strength = rng.uniform(0.5, 2.0)
     raw = np.empty((3, *shape), dtype=np.uint16)
     for channel in range(3):
         volume = np.zeros(shape, dtype=np.float32)
         flat = volume.reshape(-1)
-        for (index, gain), colour in zip(masks, colours[:, channel], strict=True):
-            flat[index] += np.float32(PEAK * colour) * gain
+        for index, values in masks:
+            flat[index] += (values @ crosstalk[:, channel]).astype(np.float32)
         np.add.at(flat, puncta, (puncta_level * puncta_tint[:, channel]).astype(np.float32))
         volume = ndimage.gaussian_filter(volume, PSF_SIGMA, truncate=2.5)
+        haze = _haze(all_index, all_values[:, channel], shape, haze_strength)
         background = (_field_2d(rng, shape[1:], 0.5) * rng.uniform(40.0, 110.0)).astype(np.float32)
+        falloff = np.exp(-np.arange(shape[0]) / (shape[0] * rng.uniform(1.5, 4.0)))
+        depth = (_smooth_field(rng, shape[0], 5, 0.15) * falloff).astype(np.float32)[:, None, None]
+        lateral = _field_2d(rng, shape[1:], 0.35).astype(np.float32)
         for z in range(0, shape[0], SLAB):  # slab by slab: small temporaries, cache friendly
             slab = volume[z : z + SLAB]
+            slab += haze[np.arange(z, z + len(slab)) // HAZE_BIN]
             slab += background * texture[z : z + SLAB]
             slab *= lateral
             slab *= depth[z : z + SLAB]
@@ -382,24 +526,37 @@ def generate_sample(
     size = np.asarray(zyx, dtype=float)
 
     n_labelled = _neuron_count(rng, zyx)
-    n_hidden = int(rng.integers(1, 4)) if spec.set == "partly" else 0
+    n_hidden = 0
+    if spec.set == "partly":
+        n_hidden = int(rng.integers(1, 4) if min(zyx) < 48 else rng.integers(4, 11))
     n_total = n_labelled + n_hidden
     hubs = rng.uniform(0.25, 0.75, (1 + n_total // 4, 3)) * (size - 1)
-    masks = [
-        _rasterise(_neuron(rng, size, _arbor_sites(rng, size, hubs, k < 2)), zyx)
-        for k in range(n_total)
-    ]
+    trees = [_neuron(rng, size, _arbor_sites(rng, size, hubs, k < 2)) for k in range(n_total)]
 
     colours = _colours(rng, n_total)
     dim = rng.random(n_total) < 0.25
-    brightness = np.where(dim, rng.uniform(0.08, 0.22, n_total), rng.uniform(0.6, 1.4, n_total))
+    brightness = np.where(dim, rng.uniform(0.08, 0.22, n_total), rng.uniform(0.5, 1.3, n_total))
     dim_neurons = [i + 1 for i in range(n_labelled) if dim[i]]
+    clutter = _clutter(rng, size)
+    grey = np.clip(rng.uniform(0.7, 1.0) + rng.normal(0.0, 0.1, 3), 0.0, 1.0)
+    trees.append(clutter)
+    colours = np.vstack([colours, grey])
+    brightness = np.append(brightness, rng.uniform(0.15, 0.4))
+
+    masks, gt_masks = [], []
+    for tree, colour, level in zip(trees, colours, brightness, strict=True):
+        if not tree.points:
+            gt_masks.append(np.zeros(0, dtype=np.int64))
+            continue
+        index, values, labelled = _rasterise(tree, _sample_values(rng, tree, colour, level), zyx)
+        masks.append((index, values))
+        gt_masks.append(labelled)
 
     gt = np.zeros((n_labelled, *zyx), dtype=np.uint8)
     for i in range(n_labelled):
-        gt[i].reshape(-1)[masks[i][0]] = i + 1
+        gt[i].reshape(-1)[gt_masks[i]] = i + 1
 
-    raw = _render(rng, masks, colours * brightness[:, None], zyx)
+    raw = _render(rng, masks, zyx)
     return raw, gt, dim_neurons
 
 
