@@ -17,6 +17,7 @@ import argparse
 import io
 from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
 import cc3d
 import edt
@@ -88,11 +89,11 @@ def sample_stats(path: Path, key: str = GT_KEY) -> tuple[list[dict], dict]:
         raise FisbeError(f"cannot read {key} ({err.__class__.__name__})", path) from err
     if gt.ndim != 4:
         raise FisbeError(f"{key} must be (N, Z, Y, X), got shape {gt.shape}", path)
-    dim = set(gt.attrs.get(DIM_NEURONS_ATTR, []))
+    dim = set(cast(list[int], gt.attrs.get(DIM_NEURONS_ATTR, [])))
     count = np.zeros(gt.shape[1:], dtype=np.uint8)
     neurons = []
     for i in range(gt.shape[0]):
-        mask = gt[i] > 0
+        mask = cast(np.ndarray, gt[i]) > 0
         if not mask.any():
             continue
         count += mask

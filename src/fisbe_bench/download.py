@@ -285,6 +285,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Download one file, verified against a checksum (given or from the table)."""
+    algorithm: Algorithm
     checksum, algorithm, size = args.md5, "md5", None
     if args.sha256:
         checksum, algorithm = args.sha256, "sha256"

@@ -338,7 +338,9 @@ def _rasterise(
     order = np.lexsort((values[owner].sum(axis=1), index))
     index, owner = index[order], owner[order]
     last = np.append(index[1:] != index[:-1], True)
-    gt = np.unique(_splat(points[labelled], radii[labelled], shape)[0]) if labelled.any() else []
+    gt: np.ndarray | list[int] = (
+        np.unique(_splat(points[labelled], radii[labelled], shape)[0]) if labelled.any() else []
+    )
     return index[last], values[owner[last]].astype(np.float32), np.asarray(gt, dtype=np.int64)
 
 
@@ -388,7 +390,7 @@ def _tube_gains() -> np.ndarray:
         retention = []
         for axis in (0, 2):
             line = np.zeros((2 * half + 1,) * 3, dtype=np.float32)
-            centre = [half, half, half]
+            centre: list[int | slice] = [half, half, half]
             centre[axis] = slice(None)
             line[tuple(centre)] = 1.0
             footprint = np.zeros_like(line, dtype=bool)

@@ -21,6 +21,7 @@ import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from fisbe_bench import __version__
 from fisbe_bench.atomic import write_bytes
@@ -68,7 +69,7 @@ def parse_record(data: bytes, source: str | Path) -> dict[str, RecordFile]:
             problem = f"file {item['key']!r} is listed twice"
         if problem:
             raise FisbeError(f"malformed Zenodo record JSON: files[{number}]: {problem}", source)
-        md5 = _MD5.fullmatch(item["checksum"]).group(1).lower()
+        md5 = cast(re.Match[str], _MD5.fullmatch(item["checksum"])).group(1).lower()
         parsed[item["key"]] = RecordFile(item["key"], item["size"], md5, item["links"]["self"])
     return parsed
 

@@ -17,14 +17,10 @@ validate(config, "../schemas/config.schema.yaml")
 
 for _name in config["run"]:
     if _name not in config["datasets"]:
-        raise ValueError(
-            f"config: run: dataset {_name!r} is not defined under datasets"
-        )
+        raise ValueError(f"config: run: dataset {_name!r} is not defined under datasets")
 for _name, _method in config["methods"].items():
     if _method["kind"] == "external" and "path" not in _method:
-        raise ValueError(
-            f"config: methods.{_name}.path is required for an external method"
-        )
+        raise ValueError(f"config: methods.{_name}.path is required for an external method")
 
 DATASETS = {name: config["datasets"][name] for name in config["run"]}
 EVAL_SPLIT = config["eval_split"]

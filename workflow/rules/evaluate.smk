@@ -32,9 +32,7 @@ rule evaluate:
     params:
         gt_root="resources/{dataset}",
         pred_dir=prediction_dir,
-        pred_key=lambda wildcards: METHODS[wildcards.method].get(
-            "pred_key", "volumes/instances"
-        ),
+        pred_key=lambda wildcards: METHODS[wildcards.method].get("pred_key", "volumes/instances"),
         split=EVAL_SPLIT,
     script:
         "../scripts/evaluate.py"

@@ -12,14 +12,8 @@ for _name in methods_with_url():
     _method = METHODS[_name]
     _algorithms = [a for a in ("sha256", "md5") if a in _method]
     if not _algorithms:
-        raise ValueError(
-            f"config: methods.{_name}: a url needs its archive's sha256 (or md5)"
-        )
-    if (
-        not Path(_method["path"])
-        .resolve()
-        .is_relative_to(Path("resources/external").resolve())
-    ):
+        raise ValueError(f"config: methods.{_name}: a url needs its archive's sha256 (or md5)")
+    if not Path(_method["path"]).resolve().is_relative_to(Path("resources/external").resolve()):
         raise ValueError(
             f"config: methods.{_name}.path: with a url it must lie under resources/external/"
             " (the folder is replaced when the archive is unpacked)"

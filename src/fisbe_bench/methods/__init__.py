@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import fields, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from fisbe_bench.errors import FisbeError
 
@@ -42,7 +42,7 @@ def typed_params(cls: type[P], values: Mapping[str, Any], source: str | Path | N
         if (kind is bool) != isinstance(value, bool) or isinstance(value, str):
             raise FisbeError(f"parameter {name!r} must be a {kind.__name__}: {value!r}", source)
         converted[name] = kind(value)
-    return replace(default, **converted)
+    return cast(P, replace(cast(Any, default), **converted))
 
 
 def params_from_config(
@@ -52,7 +52,7 @@ def params_from_config(
     must be a field of ``cls``; a wrong ``kind`` or an unknown key raises :class:`FisbeError`."""
     if config.get("kind", kind) != kind:
         raise FisbeError(f"method config of kind {config['kind']!r} given to {kind!r}")
-    names = {f.name for f in fields(cls)}
+    names = {f.name for f in fields(cast(Any, cls))}
     for key in config:
         if key not in names and key not in workflow_keys:
             known = ", ".join(sorted(names | workflow_keys))

@@ -9,7 +9,7 @@ import multiprocessing
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from fisbe_bench.contract import SETS, SPLITS
 from fisbe_bench.errors import FisbeError
@@ -116,7 +116,10 @@ def read_dim_neurons(gt_path: Path, gt_key: str) -> list[int]:
     import zarr
 
     try:
-        values = zarr.open_array(str(gt_path), path=gt_key, mode="r").attrs.get("dim_neurons", [])
+        values = cast(
+            list[Any],
+            zarr.open_array(str(gt_path), path=gt_key, mode="r").attrs.get("dim_neurons", []),
+        )
         return [int(v) for v in values]
     except (TypeError, ValueError) as err:
         raise FisbeError(

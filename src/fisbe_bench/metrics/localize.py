@@ -171,7 +171,7 @@ def collect_instances(
         bounds = np.cumsum(np.bincount(inverse, minlength=len(ids)))[:-1]
         voxels.extend(np.split(flat[order], bounds))
         labels.extend(int(i) for i in ids)
-    return Instances(shape=shape, voxels=voxels, labels=labels)  # type: ignore[arg-type]
+    return Instances(shape=shape, voxels=voxels, labels=labels)
 
 
 def _remove_small(

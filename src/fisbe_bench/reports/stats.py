@@ -17,6 +17,7 @@ import itertools
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -288,7 +289,7 @@ def pairwise_table(
             key=lambda e: (-float(e.summary[name]["S"]), e.method),
         )
         scores = {e.method: _image_scores(e.per_sample, name) for e in ranked}
-        pairs = []
+        pairs: list[dict[str, Any]] = []
         for first, second in itertools.combinations(ranked, 2):
             a, b = first.method, second.method
             joined = pd.concat([scores[a], scores[b]], axis=1, join="inner").dropna()

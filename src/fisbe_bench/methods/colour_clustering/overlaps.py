@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 import numpy as np
 from scipy import ndimage
 from scipy.optimize import nnls
@@ -35,11 +37,14 @@ def unmix_overlaps(
     others = np.stack([high[candidate], low[candidate]], axis=1).astype(np.int64)
     others[(others == own[:, None]) | (others > n)] = 0
     del high, low
-    voxel_colour = np.stack([colour[(c, *box)][candidate] for c in range(3)], axis=1)
+    voxel_colour = np.stack([colour[cast(Any, (c, *box))][candidate] for c in range(3)], axis=1)
     labelled = crop > 0
     flat = crop[labelled]
     sums = np.stack(
-        [np.bincount(flat, weights=colour[(c, *box)][labelled], minlength=n + 1) for c in range(3)],
+        [
+            np.bincount(flat, weights=colour[cast(Any, (c, *box))][labelled], minlength=n + 1)
+            for c in range(3)
+        ],
         axis=1,
     )
     means = sums / np.maximum(np.bincount(flat, minlength=n + 1), 1)[:, None]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple, cast
 
 import cc3d
 import edt
@@ -54,7 +54,10 @@ def supervoxels(colour: np.ndarray, mask: np.ndarray, spacing: int) -> Supervoxe
     flat = crop_labels[crop]
     sizes = np.bincount(flat, minlength=n + 1)
     colour_sums = np.stack(
-        [np.bincount(flat, weights=colour[(c, *box)][crop], minlength=n + 1) for c in range(3)],
+        [
+            np.bincount(flat, weights=colour[cast(Any, (c, *box))][crop], minlength=n + 1)
+            for c in range(3)
+        ],
         axis=1,
     )
     offset = np.array([s.start for s in box], np.float64)

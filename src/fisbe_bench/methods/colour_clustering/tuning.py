@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 
@@ -85,7 +85,9 @@ def tune(
     """
     from fisbe_bench.metrics import aggregate
 
-    samples = [TuneSample(str(s[0]), str(s[1]), bool(s[2])) for s in samples]
+    samples = cast(
+        list[TuneSample], [TuneSample(str(s[0]), str(s[1]), bool(s[2])) for s in samples]
+    )
     if not samples:
         raise FisbeError("no tuning samples")
     candidates = parameter_grid(grid, base)

@@ -12,6 +12,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import zarr
@@ -25,6 +26,9 @@ from fisbe_bench.methods.unet_affinity.targets import (
     numinst_target,
     pack_membership,
 )
+
+if TYPE_CHECKING:
+    from fisbe_bench.volumes import CheckedArray
 
 MAX_POINTS = 100_000  # coordinates kept per sample and kind (a random subset)
 
@@ -57,6 +61,8 @@ def index_sample(path: str | Path, seed: int = 0, slab: int = 32) -> SampleIndex
     if gt.ndim != 4 or raw.ndim != 4 or gt.shape[1:] != raw.shape[1:]:
         raise FisbeError(f"GT {gt.shape} and raw {raw.shape} must be (N|C, Z, Y, X)", path)
     rng = np.random.default_rng(seed)
+    foreground: list[np.ndarray]
+    overlap: list[np.ndarray]
     foreground, overlap = [], []
     for z0 in range(0, gt.shape[1], slab):
         counts = (np.asarray(gt[:, z0 : z0 + slab]) > 0).sum(axis=0)
@@ -65,11 +71,16 @@ def index_sample(path: str | Path, seed: int = 0, slab: int = 32) -> SampleIndex
             coords[:, 0] += z0
             points.append(coords)
     return SampleIndex(
-        path, tuple(gt.shape[1:]), _subsample(foreground, rng), _subsample(overlap, rng)
+        path,
+        cast(tuple[int, int, int], tuple(gt.shape[1:])),
+        _subsample(foreground, rng),
+        _subsample(overlap, rng),
     )
 
 
-def read_padded(array: zarr.Array, start: Sequence[int], size: Sequence[int]) -> np.ndarray:
+def read_padded(
+    array: zarr.Array | np.ndarray | CheckedArray, start: Sequence[int], size: Sequence[int]
+) -> np.ndarray:
     """Read ``array[:, start:start+size]`` (spatial axes), zero outside the volume."""
     shape = array.shape[1:]
     lo = [max(0, s) for s in start]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any, cast
 
 import cc3d
 import mwatershed
@@ -30,7 +31,7 @@ from fisbe_bench.volumes import CheckedArray
 
 
 def foreground_masks(
-    numinst: zarr.Array | np.ndarray, params: Params, slab: int = 64
+    numinst: zarr.Array | np.ndarray | CheckedArray, params: Params, slab: int = 64
 ) -> tuple[np.ndarray, np.ndarray]:
     """Foreground and overlap masks from (3, Z, Y, X) numinst probabilities, by z-slab."""
     shape = numinst.shape[1:]
@@ -44,7 +45,9 @@ def foreground_masks(
     return foreground, overlap
 
 
-def gather(affinities: zarr.Array | np.ndarray, coords: np.ndarray, slab: int = 32) -> np.ndarray:
+def gather(
+    affinities: zarr.Array | np.ndarray | CheckedArray, coords: np.ndarray, slab: int = 32
+) -> np.ndarray:
     """Affinities (K, n) float32 at voxel ``coords`` (n, 3, sorted by z), read by z-slab
     and only within each slab's bounding box of ``coords``."""
     values = np.empty((affinities.shape[0], len(coords)), dtype=np.float32)
@@ -119,8 +122,8 @@ def _join_overlaps(
 
 
 def extract_instances(
-    numinst: zarr.Array | np.ndarray,
-    affinities: zarr.Array | np.ndarray,
+    numinst: zarr.Array | np.ndarray | CheckedArray,
+    affinities: zarr.Array | np.ndarray | CheckedArray,
     offsets: list[tuple[int, int, int]],
     params: Params | None = None,
 ) -> tuple[np.ndarray, dict[int, np.ndarray]]:
@@ -212,7 +215,9 @@ def decode(probs_path: str | Path, out_path: str | Path, params: Params) -> int:
     try:
         numinst = zarr.open_array(str(Path(probs_path) / NUMINST_KEY), mode="r")
         affinities = zarr.open_array(str(Path(probs_path) / AFFINITY_KEY), mode="r")
-        offsets = [tuple(o) for o in affinities.attrs["offsets"]]
+        offsets: list[tuple[int, int, int]] = [
+            tuple(o) for o in cast(list[Any], affinities.attrs["offsets"])
+        ]
     except (FileNotFoundError, KeyError) as err:
         raise FisbeError(
             f"not a prediction zarr (needs {NUMINST_KEY}, {AFFINITY_KEY} with offsets)",

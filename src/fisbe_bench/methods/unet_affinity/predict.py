@@ -18,6 +18,7 @@ import time
 import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -83,7 +84,7 @@ def load_model(checkpoint: str | Path, device: torch.device) -> tuple[AffinityUN
         raise FisbeError(f"not a fisbe-bench checkpoint: {problem}", checkpoint) from err
     model.to(device).eval()
     if config.channels_last:
-        model.to(memory_format=torch.channels_last_3d)
+        model.to(memory_format=torch.channels_last_3d)  # type: ignore[call-overload]
     return model, config
 
 
@@ -120,7 +121,7 @@ def forward_probabilities(
 ) -> np.ndarray:
     """(3, Z, Y, X) normalised raw -> (3 + K, Z, Y, X) float32 probabilities."""
     batch = torch.from_numpy(np.ascontiguousarray(raw))[None].to(device)
-    if model.down[0][0].weight.is_contiguous(memory_format=torch.channels_last_3d):
+    if model.down[0][0].weight.is_contiguous(memory_format=torch.channels_last_3d):  # type: ignore[index]
         batch = batch.contiguous(memory_format=torch.channels_last_3d)
     with autocast(device, bf16):
         logits = model(batch)
@@ -229,11 +230,13 @@ def predict_zarr(
     margin: Sequence[int] | None = None,
     bf16: bool = True,
     progress: bool = False,
-    attrs: dict[str, object] | None = None,
+    attrs: dict[str, Any] | None = None,
 ) -> int:
     """Predict one sample zarr into ``out_path`` (atomically); returns the tile count."""
     try:
-        raw = zarr.open_array(str(Path(raw_path) / contract.RAW_KEY), mode="r")
+        raw: zarr.Array | CheckedArray = zarr.open_array(
+            str(Path(raw_path) / contract.RAW_KEY), mode="r"
+        )
     except (FileNotFoundError, KeyError) as err:
         raise FisbeError(f"no array {contract.RAW_KEY!r}", raw_path) from err
     if raw.ndim != 4 or raw.shape[0] != 3:

@@ -18,7 +18,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -184,7 +184,7 @@ def train(
     torch.manual_seed(config.seed)
     model = AffinityUNet(config.model).to(dev)
     if config.channels_last:
-        model.to(memory_format=torch.channels_last_3d)
+        model.to(memory_format=torch.channels_last_3d)  # type: ignore[call-overload]
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     step, history, validation = 0, [], []
     best = {"S": -1.0, "step": 0}
@@ -208,8 +208,8 @@ def train(
         indexes, config.crop, config.model.offsets, config.seed,
         config.p_foreground, config.p_overlap, config.augment,
     )  # fmt: skip
-    loader = torch.utils.data.DataLoader(
-        dataset,
+    loader: torch.utils.data.DataLoader[Any] = torch.utils.data.DataLoader(
+        cast("torch.utils.data.Dataset[Any]", dataset),
         batch_size=config.batch,
         sampler=range(step * config.batch, config.steps * config.batch),
         num_workers=loader_workers(config.num_workers, threads),
@@ -218,7 +218,7 @@ def train(
     )
     network = model
     if config.compile and dev.type == "cuda":
-        network = torch.compile(model)
+        network = torch.compile(model)  # type: ignore[assignment]
 
     def checkpoint() -> None:
         state = {
@@ -252,7 +252,7 @@ def train(
         ]
         with autocast(dev, config.bf16):
             logits = network(raw)
-        ce, bce = loss_terms(
+        ce, bce = loss_terms(  # type: ignore[call-arg]
             logits, *targets, config.background_pair_weight, config.boundary_pair_weight,
             config.overlap_pair_weight, config.numinst_class_weights,
         )  # fmt: skip
