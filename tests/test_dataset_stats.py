@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import FISBE_REAL
 
 from fisbe_bench import synth
 from fisbe_bench.cli import main
@@ -22,16 +23,12 @@ from fisbe_bench.errors import FisbeError
 from fisbe_bench.reports.data_figure import reference_stats, write_dataset_figure
 from fisbe_bench.sample_io import write_array
 
-REPO = Path(__file__).resolve().parents[1]
 REAL_SAMPLE = "VT011145-20171222_63_I2"
 
 
-def real_fixtures() -> Path | None:
-    """Real FISBe fixtures: ``tests/data/fisbe-real``, else ``../shared/fixtures/fisbe-real``."""
-    for path in (REPO / "tests/data/fisbe-real", REPO.parent / "shared/fixtures/fisbe-real"):
-        if (path / "gt").is_dir():
-            return path
-    return None
+def real_fixtures() -> Path:
+    """The real FISBe fixtures (``tests/data/fisbe-real``)."""
+    return FISBE_REAL
 
 
 def oblique_line(shape: tuple[int, int, int] = (20, 30, 40), length: int = 18) -> np.ndarray:
@@ -124,8 +121,6 @@ def test_cli_writes_one_csv_and_reports_bad_input(
 
 def real_gt() -> Path:
     root = real_fixtures()
-    if root is None:
-        pytest.skip("real FISBe fixtures not found")
     return root / "gt"
 
 

@@ -4,7 +4,7 @@ Panels are empirical CDFs of per-neuron median diameter, 26-connected pieces, re
 extent and skeleton voxels, and of per-image foreground and overlap shares, for the
 dataset (``fisbe-bench dataset-stats``) and for the two real FISBe ground truths whose
 statistics ship as ``fisbe_bench/data/fisbe_real_stats.csv``. Regenerate that file with
-``fisbe-bench dataset-stats --data ../shared/fixtures/fisbe-real/gt --out
+``fisbe-bench dataset-stats --data tests/data/fisbe-real/gt --out
 src/fisbe_bench/data/fisbe_real_stats.csv`` (``tests/test_dataset_stats.py`` checks it).
 """
 
