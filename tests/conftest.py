@@ -24,6 +24,35 @@ DATA = Path(__file__).resolve().parent / "data"
 FISBE_REAL = DATA / "fisbe-real"
 """Two real FISBe ground truths, Duan et al.'s predictions, the official evaluator's outputs."""
 OFFICIAL_SPLIT = DATA / "sample_list_per_split.txt"
+R14 = "R14A02-20180905_65_A6"
+"""Completely labelled real test image (7 neurons)."""
+VT = "VT011145-20171222_63_I2"
+"""Partly labelled real test image (8 neurons, overlapping)."""
+DUAN_KEY = "volumes/gmm_label_cleaned"
+"""The scored label image of Duan et al.'s predictions in ``fisbe-real/pred/*.hdf``."""
+
+
+@pytest.fixture(scope="session")
+def real_evaluation(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path]:
+    """Duan et al.'s predictions of both real images scored once by ``evaluate_directories``
+    with the official split (test split): the summary and the evaluation folder."""
+    from fisbe_bench.metrics.directories import evaluate_directories
+
+    root = tmp_path_factory.mktemp("real")
+    pred_dir = root / "pred"
+    pred_dir.mkdir()
+    for name in (R14, VT):
+        (pred_dir / f"{name}.hdf").symlink_to(FISBE_REAL / "pred" / f"{name}.hdf")
+    summary = evaluate_directories(
+        FISBE_REAL / "gt",
+        pred_dir,
+        root / "eval",
+        pred_key=DUAN_KEY,
+        split_file=OFFICIAL_SPLIT,
+        split="test",
+    )
+    return summary, root / "eval"
+
 
 # --- the workflow -------------------------------------------------------------------------
 

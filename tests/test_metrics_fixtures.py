@@ -15,18 +15,12 @@ import h5py
 import numpy as np
 import pytest
 import zarr
-from conftest import DATA
+from conftest import DUAN_KEY, FISBE_REAL, OFFICIAL_SPLIT, R14, VT
 
 from fisbe_bench.metrics import SampleResult, aggregate, combine, evaluate_sample
 from fisbe_bench.metrics.aggregate import F1_KEYS
-from fisbe_bench.metrics.directories import evaluate_directories, read_split_file
+from fisbe_bench.metrics.directories import read_split_file
 
-FIXTURES = DATA
-REAL = FIXTURES / "fisbe-real"
-SPLIT_FILE = FIXTURES / "sample_list_per_split.txt"
-PRED_KEY = "volumes/gmm_label_cleaned"
-R14 = "R14A02-20180905_65_A6"
-VT = "VT011145-20171222_63_I2"
 TOL = 1e-6
 
 pytestmark = pytest.mark.slow
@@ -37,15 +31,15 @@ def results() -> dict[str, SampleResult]:
     """Both real samples scored through the array API (zarr GT, h5py prediction)."""
     out = {}
     for name, partly in ((R14, False), (VT, True)):
-        gt = zarr.open_array(str(REAL / "gt" / f"{name}.zarr" / "volumes" / "gt_instances"))
-        with h5py.File(REAL / "pred" / f"{name}.hdf", "r") as handle:
-            out[name] = evaluate_sample(gt, handle[PRED_KEY], partly=partly, name=name)
+        gt = zarr.open_array(str(FISBE_REAL / "gt" / f"{name}.zarr" / "volumes" / "gt_instances"))
+        with h5py.File(FISBE_REAL / "pred" / f"{name}.hdf", "r") as handle:
+            out[name] = evaluate_sample(gt, handle[DUAN_KEY], partly=partly, name=name)
     return out
 
 
 @pytest.fixture(scope="module")
 def official_rows() -> list[dict[str, str]]:
-    with (REAL / "expected" / "summary_brainbow_combined.csv").open() as handle:
+    with (FISBE_REAL / "expected" / "summary_brainbow_combined.csv").open() as handle:
         return list(csv.DictReader(handle, delimiter=";"))
 
 
@@ -97,7 +91,7 @@ def test_every_official_summary_column(
 
 
 def test_official_toml_keys_and_values(results: dict[str, SampleResult]) -> None:
-    path = REAL / "expected" / f"{R14}_volumes_gmm_label_cleaned_cldice_greedy_rm800.toml"
+    path = FISBE_REAL / "expected" / f"{R14}_volumes_gmm_label_cleaned_cldice_greedy_rm800.toml"
     expected = tomllib.loads(path.read_text())
     ours = results[R14].official_tables()
 
@@ -152,7 +146,7 @@ def _sample_from_official_row(row: dict[str, str], partly: bool) -> SampleResult
 
 
 def test_set_aggregation_matches_official_pooled_rows(official_rows: list[dict[str, str]]) -> None:
-    partly_names, _ = read_split_file(SPLIT_FILE)
+    partly_names, _ = read_split_file(OFFICIAL_SPLIT)
     rows = [r for r in official_rows if r["sample"] not in ("mean", "sum", "avg_inst")]
     pooled = next(r for r in official_rows if r["sample"] == "avg_inst")
     completely = [
@@ -193,21 +187,12 @@ def test_set_aggregation_matches_official_pooled_rows(official_rows: list[dict[s
     assert s_combined == pytest.approx(0.5 * av_f1_combined + 0.5 * combined["C"], abs=TOL)
 
 
-def test_cli_on_real_fixtures(tmp_path: Path, results: dict[str, SampleResult]) -> None:
-    pred_dir = tmp_path / "pred"
-    pred_dir.mkdir()
-    for name in (R14, VT):
-        (pred_dir / f"{name}.hdf").symlink_to(REAL / "pred" / f"{name}.hdf")
-    summary = evaluate_directories(
-        REAL / "gt",
-        pred_dir,
-        tmp_path / "eval",
-        pred_key=PRED_KEY,
-        split_file=SPLIT_FILE,
-        split="test",
-    )
+def test_cli_on_real_fixtures(
+    real_evaluation: tuple[dict, Path], results: dict[str, SampleResult]
+) -> None:
+    summary, out = real_evaluation
     assert set(summary) == {"completely", "partly", "combined"}
-    assert json.loads((tmp_path / "eval" / "summary.json").read_text()) == summary
+    assert json.loads((out / "summary.json").read_text()) == summary
     for set_name, name in (("completely", R14), ("partly", VT)):
         one = aggregate([results[name]])
         for key in ("S", "avF1", "C", "clDice_TP", "tp", "FS", "FM", "num_gt", "num_pred"):
@@ -218,5 +203,5 @@ def test_cli_on_real_fixtures(tmp_path: Path, results: dict[str, SampleResult]) 
     assert combined["clDice_TP"] == pytest.approx(
         np.mean([0.9902095, 0.9613602, 0.7825463, *results[VT].tp_cldice]), abs=TOL
     )
-    toml = tomllib.loads((tmp_path / "eval" / f"{R14}.toml").read_text())
+    toml = tomllib.loads((out / f"{R14}.toml").read_text())
     assert toml["general"]["avg_f1_cov_score"] == pytest.approx(0.3656731, abs=TOL)

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import FISBE_REAL, OFFICIAL_SPLIT
+from conftest import FISBE_REAL, R14, VT
 
 from fisbe_bench.contract import GT_KEY
 from fisbe_bench.metrics import aggregate, combine, evaluate_sample
@@ -19,9 +19,6 @@ from fisbe_bench.metrics.neurons import dim_ids, overlapping_ids
 from fisbe_bench.sample_io import write_array, write_instances
 
 SHAPE = (7, 20, 120)
-PRED_KEY = "volumes/gmm_label_cleaned"
-R14 = "R14A02-20180905_65_A6"
-VT = "VT011145-20171222_63_I2"
 
 
 def _bar(x0: int, x1: int) -> np.ndarray:
@@ -99,20 +96,8 @@ def test_directories_write_per_neuron_and_summary(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not FISBE_REAL.is_dir(), reason="real FISBe fixtures not available")
-def test_real_fixtures_match_official_dim_and_overlap(tmp_path: Path) -> None:
-    pred_dir = tmp_path / "pred"
-    pred_dir.mkdir()
-    for name in (R14, VT):
-        (pred_dir / f"{name}.hdf").symlink_to(FISBE_REAL / "pred" / f"{name}.hdf")
-    summary = evaluate_directories(
-        FISBE_REAL / "gt",
-        pred_dir,
-        tmp_path / "eval",
-        pred_key=PRED_KEY,
-        split_file=OFFICIAL_SPLIT,
-        split="test",
-    )
+def test_real_fixtures_match_official_dim_and_overlap(real_evaluation: tuple[dict, Path]) -> None:
+    summary, out = real_evaluation
     with (FISBE_REAL / "expected/summary_brainbow_combined.csv").open() as handle:
         official = {r["sample"]: r for r in csv.DictReader(handle, delimiter=";")}
     for set_name, name in (("completely", R14), ("partly", VT)):
@@ -125,7 +110,7 @@ def test_real_fixtures_match_official_dim_and_overlap(tmp_path: Path) -> None:
         )
     assert summary["completely"]["C_overlap"] == pytest.approx(0.3382188, abs=1e-6)
     assert summary["partly"]["C_overlap"] == pytest.approx(0.2704388, abs=1e-6)
-    table = pd.read_csv(tmp_path / "eval/per_neuron.csv")
+    table = pd.read_csv(out / "per_neuron.csv")
     for set_name, name in (("completely", R14), ("partly", VT)):
         rows = table[table["sample"] == name]
         assert int(rows["dim"].sum()) == int(float(official[name]["general GT_dim"]))
