@@ -53,7 +53,7 @@ def test_predictions_and_evaluation_are_bitwise_identical(
     data = twice[0]
     for run in ("a", "b"):
         for sample in sorted(data.glob("*/*/*.zarr")):
-            argv = ["threshold-cc", "--raw", str(sample), "--out"]
+            argv = ["threshold-cc", "predict", "--raw", str(sample), "--out"]
             assert main([*argv, str(tmp_path / run / sample.name)]) == 0
     assert contents(tmp_path / "a") == contents(tmp_path / "b")
 
