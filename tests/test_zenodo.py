@@ -272,14 +272,18 @@ def snakemake(cwd: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 def override(tmp_path: Path, server: FlakyServer, **dataset: str) -> list[str]:
-    config = {
-        "datasets": {"fisbe": {"zenodo_api": server.api, **dataset}},
-        "methods": {"threshold_cc": {"kind": "threshold_cc"}},
-        "leaderboard": {"bootstrap": 100, "seed": 0},
-    }
+    """``config/fisbe.yaml`` with the stand-in's API and B0 as the only method.
+
+    Snakemake merges config files key by key, so a second file could add methods but not
+    remove the real config's learned ones: the test writes one derived file instead.
+    """
+    config = yaml.safe_load((REPO / "config/fisbe.yaml").read_text())
+    config["datasets"]["fisbe"].update(zenodo_api=server.api, **dataset)
+    config["methods"] = {"threshold_cc": {"kind": "threshold_cc"}}
+    config["leaderboard"] = {"bootstrap": 100, "seed": 0}
     path = tmp_path / "standin.yaml"
     path.write_text(yaml.safe_dump(config))
-    return ["--configfile", str(REPO / "config/fisbe.yaml"), str(path)]
+    return ["--configfile", str(path)]
 
 
 @pytest.mark.slow
