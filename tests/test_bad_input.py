@@ -31,6 +31,7 @@ import zarr
 from fisbe_bench import sample_io
 from fisbe_bench.cli import main
 from fisbe_bench.contract import GT_KEY, PRED_KEY, RAW_KEY
+from fisbe_bench.metrics.directories import NO_SET_WARNING
 
 ROOT = Path(__file__).resolve().parents[1]
 SHAPE = (12, 32, 80)
@@ -419,6 +420,7 @@ def test_entry_point_warning_is_one_prefixed_line(
     proc = subprocess.run(command, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     warnings = [line for line in proc.stderr.splitlines() if "WARNING" in line]
+    assert warnings.pop(0) == f"fisbe-bench evaluate: WARNING: {NO_SET_WARNING}"  # no split file
     assert warnings == [
         f"fisbe-bench evaluate: WARNING: prediction (18, 38, 86) is larger than GT {SHAPE}: "
         f"center-cropping the prediction ({w / PRED})"

@@ -13,11 +13,16 @@ import pytest
 import tifffile
 import zarr
 
-from fisbe_bench import sample_io
+from fisbe_bench import __version__, sample_io
 from fisbe_bench.cli import main
 from fisbe_bench.contract import GT_KEY
 from fisbe_bench.errors import FisbeError
-from fisbe_bench.metrics.directories import evaluate_directories, read_split_file
+from fisbe_bench.metrics.directories import (
+    MARKER,
+    NO_SET_WARNING,
+    evaluate_directories,
+    read_split_file,
+)
 
 SHAPE = (12, 32, 80)
 SPLIT_TEXT = """(1) samples for FlyLight completely:
@@ -177,3 +182,67 @@ def test_failure_keeps_existing_results(dataset: dict[str, Path]) -> None:
 def test_inputs_inside_output_folder_are_refused(dataset: dict[str, Path]) -> None:
     with pytest.raises(FisbeError, match="must not contain the inputs"):
         evaluate_directories(dataset["gt"], dataset["pred"], dataset["pred"].parent)
+
+
+def test_a_users_files_in_the_output_folder_are_kept(
+    dataset: dict[str, Path], capsys: pytest.CaptureFixture
+) -> None:
+    out = dataset["out"]
+    out.mkdir()
+    (out / "precious.txt").write_text("mine")
+    assert evaluate(dataset, "--partly") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(out) in err[0] and "--overwrite" in err[0]
+    assert sorted(p.name for p in out.iterdir()) == ["precious.txt"]
+    assert evaluate(dataset, "--partly", "--overwrite") == 0
+    assert (out / "precious.txt").read_text() == "mine"
+    marker = json.loads((out / MARKER).read_text())
+    assert marker["version"] == __version__ and "summary.json" in marker["files"]
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [*marker["files"], MARKER, "precious.txt"]
+    )
+
+
+def test_rerun_into_its_own_output_replaces_only_its_files(dataset: dict[str, Path]) -> None:
+    split = ("--split-file", str(dataset["split"]))
+    assert evaluate(dataset, *split) == 0  # all four samples: c_train.toml among the outputs
+    out = dataset["out"]
+    (out / "notes.txt").write_text("mine")
+    (out / "summary.json").write_text("stale")
+    assert evaluate(dataset, *split, "--split", "test") == 0  # no --overwrite needed
+    assert json.loads((out / "summary.json").read_text())["completely"]["num_images"] == 2
+    assert not (out / "c_train.toml").exists()  # its own stale output is removed
+    assert (out / "notes.txt").read_text() == "mine"
+    assert "c_train.toml" not in json.loads((out / MARKER).read_text())["files"]
+    assert [p.name for p in out.parent.iterdir() if p.name.startswith(".")] == []
+
+
+def test_a_marker_listing_paths_is_refused(dataset: dict[str, Path]) -> None:
+    dataset["out"].mkdir()
+    (dataset["out"] / MARKER).write_text(json.dumps({"files": ["../pred/c_two.h5"]}))
+    with pytest.raises(FisbeError, match="plain file names"):
+        evaluate_directories(dataset["gt"], dataset["pred"], dataset["out"], overwrite=True)
+    assert (dataset["pred"] / "c_two.h5").exists()
+
+
+def test_assumed_sets_are_warned_about_and_recorded(
+    dataset: dict[str, Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING):
+        evaluate_directories(dataset["gt"], dataset["pred"], dataset["out"])
+    warnings = [r.getMessage() for r in caplog.records if "split-file" in r.getMessage()]
+    assert warnings == [NO_SET_WARNING] and "false positives" in NO_SET_WARNING
+    summary = json.loads((dataset["out"] / "summary.json").read_text())
+    assert list(summary) == ["completely"]
+    assert set(summary["completely"]["set_source"].values()) == {"assumed completely"}
+    assert len(summary["completely"]["set_source"]) == 4
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        summary = evaluate_directories(
+            dataset["gt"], dataset["pred"], dataset["out"], split_file=dataset["split"]
+        )
+    assert NO_SET_WARNING not in caplog.text
+    assert summary["partly"]["set_source"] == {"p_one": "split-file"}
+    assert summary["combined"]["set_source"]["c_train"] == "split-file"
+    summary = evaluate_directories(dataset["gt"], dataset["pred"], dataset["out"], partly=True)
+    assert set(summary["partly"]["set_source"].values()) == {"--partly"}

@@ -153,3 +153,56 @@ def test_corrupt_zarr_chunk(tmp_path: Path) -> None:
     (tmp_path / "c.zarr" / "volumes" / "labels" / "1.0.0").write_bytes(b"\x02\x01garbage" * 3)
     with pytest.raises(FisbeError, match="corrupt zarr chunk '1.0.0'"):
         read_volume(tmp_path / "c.zarr", "volumes/labels")
+
+
+class FailingCodec:
+    """A compressor whose decode raises ``error``."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+    def decode(self, raw: bytes) -> bytes:
+        raise self.error
+
+
+@pytest.mark.parametrize(
+    ("error", "problem"),
+    [
+        (MemoryError(), "out of memory while decoding chunk '0.0.0'"),
+        (RuntimeError("error during blosc decompression: -1"), "corrupt zarr chunk '0.0.0'"),
+    ],
+)
+def test_zarr_chunk_errors_say_what_failed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: BaseException, problem: str
+) -> None:
+    data = sparse_labels((10, 16, 14))
+    path = tmp_path / "s.zarr"
+    zarr.open_group(str(path), mode="w", zarr_format=2).create_array(
+        "labels", data=data, chunks=(5, 8, 7)
+    )
+    volume = open_volume(path, "labels")
+    assert isinstance(volume, ZarrV2Volume)
+    monkeypatch.setattr(volume, "_compressor", FailingCodec(error))
+    with pytest.raises(FisbeError, match=problem) as caught:
+        list(volume.blocks())
+    assert "\n" not in str(caught.value)
+    assert ("corrupt" in str(caught.value)) == isinstance(error, RuntimeError)
+
+
+def test_hdf5_chunk_out_of_memory_is_not_corrupt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "p.h5"
+    with h5py.File(path, "w") as handle:
+        handle.create_dataset("labels", data=sparse_labels((10, 16, 14)), chunks=(5, 8, 7),
+                              compression="gzip")  # fmt: skip
+    volume = open_volume(path, "labels")
+    assert isinstance(volume, HdfChunkVolume)
+
+    def no_memory(data: bytes) -> bytes:
+        raise MemoryError
+
+    monkeypatch.setattr("fisbe_bench.volumes.zlib.decompress", no_memory)
+    with pytest.raises(FisbeError, match="out of memory while decoding HDF5 chunk") as caught:
+        list(volume.blocks())
+    assert "corrupt" not in str(caught.value)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import lzma
 import math
 import struct
 import zlib
@@ -30,6 +31,9 @@ ZARR_SUFFIX = ".zarr"
 VOLUME_SUFFIXES = (ZARR_SUFFIX, *HDF_SUFFIXES, *TIFF_SUFFIXES)
 SLAB_BYTES = 64 * 2**20
 _ZERO_CHUNK_CACHE_MAX = 4096
+# What codecs (blosc, zstd, lz4, zlib/gzip, bz2, lzma) and a wrong decoded size raise for
+# corrupt or truncated chunk data; anything else (MemoryError above all) is not "corrupt".
+DECODE_ERRORS = (ValueError, TypeError, RuntimeError, OSError, EOFError, zlib.error, lzma.LZMAError)
 
 Block = tuple[tuple[int, int, int, int], np.ndarray]
 
@@ -95,11 +99,21 @@ def read_block(
         block = np.asarray(source[index])
     except FisbeError:
         raise
+    except MemoryError as err:
+        raise FisbeError(
+            f"out of memory while decoding chunk data [{_span(index)}]", where
+        ) from err
     except Exception as err:  # zarr, numcodecs and h5py raise many types for bad chunks
         raise FisbeError(f"cannot read chunk data [{_span(index)}]: {err}", where) from err
     if finite and block.dtype.kind == "f" and not np.isfinite(block).all():
         raise FisbeError(f"NaN or infinite values in [{_span(index)}]", where)
     return block
+
+
+def _out_of_memory(chunk: str, chunks: tuple[int, ...], dtype: np.dtype) -> str:
+    """The one-line problem of a chunk that did not fit in memory."""
+    mib = math.prod(chunks) * dtype.itemsize / 2**20
+    return f"out of memory while decoding {chunk} ({mib:.0f} MiB decoded, chunks {chunks})"
 
 
 def _span(index: tuple[int | slice, ...]) -> str:
@@ -301,7 +315,11 @@ class ZarrV2Volume(Volume):
                 data = codec.decode(data)
             chunk = np.frombuffer(data, dtype=self.dtype)
             chunk = chunk.reshape(self._store_chunks)
-        except Exception as err:  # corrupt or truncated chunk data
+        except MemoryError as err:
+            raise FisbeError(
+                _out_of_memory(f"chunk {key!r}", self._store_chunks, self.dtype), self.where
+            ) from err
+        except DECODE_ERRORS as err:
             raise FisbeError(f"corrupt zarr chunk {key!r}: {err}", self.where) from err
         if small and not chunk.any():
             self._zero_encodings.add(zero_key)
@@ -376,6 +394,11 @@ class HdfChunkVolume(Volume):
                     shuffled = np.frombuffer(data, np.uint8)
                     data = shuffled.reshape(size, -1).T.tobytes()
             chunk = np.frombuffer(data, dtype=self.dtype).reshape(self._store_chunks)
+        except MemoryError as err:
+            raise FisbeError(
+                _out_of_memory(f"HDF5 chunk at {offset}", self._store_chunks, self.dtype),
+                self.where,
+            ) from err
         except (zlib.error, ValueError) as err:
             raise FisbeError(f"corrupt HDF5 chunk at {offset}: {err}", self.where) from err
         if small and not chunk.any():

@@ -14,4 +14,5 @@ if __name__ == "__main__":  # worker processes re-import this file
         split_file=snakemake.input.split_file,  # noqa: F821
         split=snakemake.params.split,  # noqa: F821
         jobs=snakemake.threads,  # noqa: F821
+        overwrite=True,  # the workflow's own folder; files not written by evaluate are kept
     )

@@ -33,7 +33,17 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--iou", action="store_true", help="also report IoU-matching F1 (separate keys)"
     )
-    parser.add_argument("--out", required=True, metavar="OUT_DIR", help="output folder")
+    parser.add_argument(
+        "--out",
+        required=True,
+        metavar="OUT_DIR",
+        help="output folder: new, empty or written by evaluate before (only its files change)",
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="write into a non-empty OUT_DIR that evaluate did not write (other files are kept)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -58,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
         partly=args.partly,
         jobs=args.jobs,
         iou=args.iou,
+        overwrite=args.overwrite,
     )
     columns = ("S", "avF1", "C", "clDice_TP", "tp", "FS", "FM", "num_images")
     print(f"{'set':<11}" + "".join(f"{c:>11}" for c in columns), file=sys.stdout)

@@ -11,6 +11,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, cast
 
+from fisbe_bench.atomic import check_output_folder, owned_directory
 from fisbe_bench.contract import SETS, SPLITS
 from fisbe_bench.errors import FisbeError
 from fisbe_bench.metrics.aggregate import (
@@ -33,6 +34,12 @@ PER_NEURON_COLUMNS = (
     "coverage",
     "cldice_05",
     "matched_pred",
+)
+# Written into every evaluation folder: version and the files this command owns there.
+MARKER = ".fisbe-bench-evaluate.json"
+NO_SET_WARNING = (
+    "neither --split-file nor --partly given: every image is scored as completely labelled;"
+    " a partly labelled image would count its unlabelled neurons as false positives"
 )
 PER_SAMPLE_METRICS = ("S", "avF1", "C", "clDice_TP", "tp", "FS", "FM", "num_gt", "num_pred")
 
@@ -139,13 +146,19 @@ def evaluate_directories(
     partly: bool = False,
     jobs: int = 1,
     iou: bool = False,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Score every GT sample under ``gt_dir`` against ``pred_dir``; write and return the summary.
 
     ``split_file`` (official format) says which samples are partly labelled; ``split``
     restricts scoring to the samples listed under that split; ``partly`` marks all as
-    partly labelled. Outputs (summary.json, per_sample.csv, per_threshold.csv and one
-    official-style TOML per sample) replace ``out_dir`` atomically.
+    partly labelled; with neither, all are assumed completely labelled (a warning). Each set
+    of the summary records per sample where its set came from (``set_source``).
+
+    Outputs (summary.json, per_sample.csv, per_threshold.csv, per_neuron.csv and one
+    official-style TOML per sample) appear in ``out_dir`` file by file, each whole, and are
+    listed in its :data:`MARKER`. A non-empty ``out_dir`` without the marker is refused unless
+    ``overwrite``; only files written now or listed by the marker are replaced or removed.
     """
     if split is not None and split_file is None:
         raise FisbeError("--split needs --split-file")
@@ -156,10 +169,14 @@ def evaluate_directories(
     out_dir = Path(out_dir)
     for folder in (gt_dir, pred_dir):
         if Path(folder).resolve().is_relative_to(out_dir.resolve()):
-            raise FisbeError("output folder must not contain the inputs (it is replaced)", out_dir)
+            raise FisbeError("output folder must not contain the inputs", out_dir)
+    check_output_folder(out_dir, MARKER, overwrite=overwrite)
 
     gt_samples = find_gt_samples(gt_dir)
     partly_names: set[str] = set()
+    listed: set[str] = set()
+    if split_file is None and not partly:
+        logger.warning(NO_SET_WARNING)
     if split_file is not None:
         partly_names, per_split = read_split_file(split_file)
         if split is not None:
@@ -191,7 +208,17 @@ def evaluate_directories(
     ]
     results = list(_run(tasks, jobs))
     summary = summarize(results)
-    write_outputs(out_dir, results, summary)
+    sources = {
+        name: "--partly" if partly else "split-file" if name in listed else "assumed completely"
+        for name in gt_samples
+    }
+    for set_name, values in summary.items():
+        values["set_source"] = {
+            r.name: sources[r.name]
+            for r in results
+            if set_name == "combined" or r.partly == (set_name == "partly")
+        }
+    write_outputs(out_dir, results, summary, overwrite=overwrite)
     return summary
 
 
@@ -235,14 +262,17 @@ def summarize(results: list[SampleResult]) -> dict[str, Any]:
     return summary
 
 
-def write_outputs(out_dir: Path, results: list[SampleResult], summary: dict[str, Any]) -> None:
-    """Write all outputs into a temporary folder and move it into place."""
+def write_outputs(
+    out_dir: Path, results: list[SampleResult], summary: dict[str, Any], *, overwrite: bool = False
+) -> None:
+    """Write all outputs into a temporary folder, then move each file into ``out_dir``
+    (summary.json last); see :func:`fisbe_bench.atomic.owned_directory`."""
     import tomli_w
 
-    from fisbe_bench.atomic import atomic_directory
+    from fisbe_bench import __version__
 
-    with atomic_directory(out_dir) as tmp:
-        tmp.mkdir(parents=True)
+    info = {"written_by": "fisbe-bench evaluate", "version": __version__}
+    with owned_directory(out_dir, MARKER, info, overwrite=overwrite, last="summary.json") as tmp:
         (tmp / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         _write_per_sample(tmp / "per_sample.csv", results)
         _write_per_threshold(tmp / "per_threshold.csv", summary, "cldice")
