@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import zipfile
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
+import yaml
 from conftest import REPO, TINY, job_counts, read_table, snakemake, write_config
 
 
@@ -75,3 +78,63 @@ def test_unknown_dataset_in_run_is_refused(tmp_path: Path) -> None:
     proc = snakemake(tmp_path, "--configfile", str(write_config(tmp_path, bad)), "-n", check=False)
     assert proc.returncode != 0
     assert "'nope' is not defined under datasets" in proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("methods", "leaderboard", "named"),
+    [
+        (
+            {"m": {"kind": "threshold_cc", "treshold": 0.3}},
+            {},
+            ["'treshold' was unexpected", "kind threshold_cc"],
+        ),
+        (
+            {"m": {"kind": "colour_clustering", "otsu": True}},
+            {},
+            ["'otsu' was unexpected", "kind colour_clustering"],
+        ),
+        ({"m": {"kind": "external"}}, {}, ["'path' is a required property"]),
+        (
+            {
+                "m": {
+                    "kind": "external",
+                    "path": "resources/external/m",
+                    "url": "https://x.org/p.zip",
+                }
+            },
+            {},
+            ["'sha256' is a required property"],
+        ),
+        (
+            {"m": {"kind": "external", "path": "p", "md5": "0" * 32}},
+            {},
+            ["'url' is a dependency of 'md5'"],
+        ),
+        ({"m": {"kind": "threshold_cc", "training": "none"}}, {}, ["'training' was unexpected"]),
+        (TINY["methods"], {"bootstrap": 0}, ["bootstrap", "less than the minimum of 1"]),
+    ],
+)
+def test_strict_schema_names_the_key(
+    tmp_path: Path, methods: dict, leaderboard: dict, named: list[str]
+) -> None:
+    bad = {**TINY, "methods": methods, "leaderboard": {**TINY["leaderboard"], **leaderboard}}
+    proc = snakemake(tmp_path, "--configfile", str(write_config(tmp_path, bad)), "-n", check=False)
+    assert proc.returncode != 0
+    assert all(text in proc.stdout + proc.stderr for text in named), proc.stderr[-2000:]
+
+
+def test_synthetic_shape_below_16_voxels_is_refused(tmp_path: Path) -> None:
+    bad = {**TINY, "datasets": {"tiny": {**TINY["datasets"]["tiny"], "shape": [8, 96, 96]}}}
+    proc = snakemake(tmp_path, "--configfile", str(write_config(tmp_path, bad)), "-n", check=False)
+    assert proc.returncode != 0
+    assert "shape" in proc.stdout + proc.stderr
+
+
+def test_schema_keys_of_each_kind_are_its_params_and_workflow_keys() -> None:
+    schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
+    blocks = schema["properties"]["methods"]["additionalProperties"]["allOf"]
+    keys = {b["if"]["properties"]["kind"]["const"]: set(b["then"]["properties"]) for b in blocks}
+    for kind in ("threshold_cc", "colour_clustering", "unet_affinity"):
+        module = importlib.import_module(f"fisbe_bench.methods.{kind}")
+        assert keys.pop(kind) == {f.name for f in fields(module.Params)} | module.WORKFLOW_KEYS
+    assert keys == {"external": {"kind", "path", "url", "sha256", "md5", "training", "pred_key"}}

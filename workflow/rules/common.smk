@@ -13,14 +13,11 @@ from fisbe_bench.download import read_checksum_table  # noqa: E402  (stdlib only
 from fisbe_bench.plan import plan_dataset  # noqa: E402  (stdlib only)
 from fisbe_bench.training import method_training  # noqa: E402  (stdlib + PyYAML)
 
-validate(config, "../schemas/config.schema.yaml")
+validate(config, "../schemas/config.schema.yaml")  # keys per method kind, ranges, url + checksum
 
 for _name in config["run"]:
     if _name not in config["datasets"]:
         raise ValueError(f"config: run: dataset {_name!r} is not defined under datasets")
-for _name, _method in config["methods"].items():
-    if _method["kind"] == "external" and "path" not in _method:
-        raise ValueError(f"config: methods.{_name}.path is required for an external method")
 
 DATASETS = {name: config["datasets"][name] for name in config["run"]}
 EVAL_SPLIT = config["eval_split"]

@@ -10,15 +10,12 @@ def methods_with_url():
 
 for _name in methods_with_url():
     _method = METHODS[_name]
-    _algorithms = [a for a in ("sha256", "md5") if a in _method]
-    if not _algorithms:
-        raise ValueError(f"config: methods.{_name}: a url needs its archive's sha256 (or md5)")
+    _algorithm = "sha256" if "sha256" in _method else "md5"  # the schema requires one
     if not Path(_method["path"]).resolve().is_relative_to(Path("resources/external").resolve()):
         raise ValueError(
             f"config: methods.{_name}.path: with a url it must lie under resources/external/"
             " (the folder is replaced when the archive is unpacked)"
         )
-    _algorithm = _algorithms[0]
     _archive = f"resources/external/{_name}.zip"
 
     rule:
