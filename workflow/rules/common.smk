@@ -15,12 +15,16 @@ from fisbe_bench.training import method_training  # noqa: E402  (stdlib + PyYAML
 
 validate(config, "../schemas/config.schema.yaml")
 
+LEARNED_KINDS = {"unet_affinity"}
+
 for _name in config["run"]:
     if _name not in config["datasets"]:
         raise ValueError(f"config: run: dataset {_name!r} is not defined under datasets")
 for _name, _method in config["methods"].items():
     if _method["kind"] == "external" and "path" not in _method:
         raise ValueError(f"config: methods.{_name}.path is required for an external method")
+    if "label_fractions" in _method and _method["kind"] not in LEARNED_KINDS:
+        raise ValueError(f"config: methods.{_name}.label_fractions needs a learned method")
 
 DATASETS = {name: config["datasets"][name] for name in config["run"]}
 EVAL_SPLIT = config["eval_split"]
@@ -96,6 +100,50 @@ def prediction_dir(wildcards):
     return f"results/{wildcards.dataset}/{wildcards.method}/predictions"
 
 
+# Label efficiency: a learned method with `label_fractions` is also trained on a subset of the
+# training images per fraction below 1 (fraction 1 is its normal run).
+FRACTION_DIR = "results/{dataset}/{method}/label_efficiency/fraction_{fraction}"
+LABEL_SUBSET_SEED = 0  # fixed, so presets are compared on the same subsets
+
+
+def label_fractions(method):
+    """A method's fractions as path names ('0.25', '0.5', '1'), ascending (none: no sweep)."""
+    return [f"{f:g}" for f in sorted(METHODS[method].get("label_fractions", []))]
+
+
+def swept_methods(kind):
+    return [name for name in methods_of(kind) if label_fractions(name)]
+
+
+def fraction_run(dataset, method, fraction):
+    """The evaluation summary and training split file of one fraction of a sweep."""
+    if float(fraction) == 1:
+        return f"results/{dataset}/{method}/evaluation/summary.json", split_file(dataset)
+    folder = FRACTION_DIR.format(dataset=dataset, method=method, fraction=fraction)
+    return f"{folder}/evaluation/summary.json", f"{folder}/split.txt"
+
+
+def fraction_predictions(wildcards):
+    """Predictions of the evaluation split by one fraction's model."""
+    return expand(
+        f"{FRACTION_DIR}/predictions/{{sample}}.zarr",
+        dataset=wildcards.dataset,
+        method=wildcards.method,
+        fraction=wildcards.fraction,
+        sample=samples(wildcards.dataset),
+    )
+
+
+def label_efficiency_outputs():
+    return [
+        f"results/{dataset}/{method}/label_efficiency/label_efficiency.{ext}"
+        for dataset in DATASETS
+        for method in METHODS
+        if label_fractions(method)
+        for ext in ("csv", "png")
+    ]
+
+
 def leaderboards():
     return expand(
         "results/{dataset}/leaderboard/leaderboard.{ext}",
@@ -108,6 +156,7 @@ wildcard_constraints:
     dataset=any_of(DATASETS),
     method=any_of(METHODS),
     sample=r"[A-Za-z0-9][A-Za-z0-9_\-]*",
+    fraction=r"[0-9][0-9.e\-]*",
 
 
 def checksum_table(dataset):
