@@ -57,7 +57,7 @@ def plot_label_efficiency(table: pd.DataFrame, method: str) -> Figure:
         ax.plot(line["fraction"], line["S"], "o-", color=colour, label=SET_TITLES[name], ms=4)
     ax.set(
         xlabel="fraction of labelled training images",
-        ylabel="S (test split)",
+        ylabel="S (evaluation split)",
         title=f"label efficiency: {method}",
         xlim=(0, 1.05),
         ylim=(0, 1.02),
