@@ -16,10 +16,12 @@ include: "workflow/rules/threshold_cc.smk"
 include: "workflow/rules/colour_clustering.smk"
 include: "workflow/rules/unet_affinity.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/label_efficiency.smk"
 
 
 rule all:
     default_target: True
     input:
         leaderboards(),
+        label_efficiency_outputs(),
         expand("results/{dataset}/data/dataset_stats.png", dataset=DATASETS),

@@ -138,3 +138,51 @@ def test_schema_keys_of_each_kind_are_its_params_and_workflow_keys() -> None:
         module = importlib.import_module(f"fisbe_bench.methods.{kind}")
         assert keys.pop(kind) == {f.name for f in fields(module.Params)} | module.WORKFLOW_KEYS
     assert keys == {"external": {"kind", "path", "url", "sha256", "md5", "training", "pred_key"}}
+
+
+SWEEP = {
+    **TINY,
+    "methods": {
+        **TINY["methods"],
+        "unet_affinity": {
+            "kind": "unet_affinity",
+            "preset": "config/unet/tiny.yaml",
+            "label_fractions": [0.5, 1.0],
+        },
+    },
+}
+
+
+def test_label_efficiency_dry_run_trains_once_more_per_fraction_below_1(tmp_path: Path) -> None:
+    proc = snakemake(tmp_path, "--configfile", str(write_config(tmp_path, SWEEP)), "-n")
+    counts = job_counts(proc.stdout)
+    assert counts["train_unet_affinity"] == 1  # fraction 1 is the normal run
+    assert counts["train_unet_affinity_fraction"] == 1  # fraction 0.5
+    assert counts["label_subset"] == counts["evaluate_fraction"] == 1
+    assert counts["predict_unet_affinity_fraction"] == 2  # the tiny test split
+    assert counts["label_efficiency"] == 1 and counts["evaluate"] == 2
+
+
+def test_label_fractions_need_a_learned_method(tmp_path: Path) -> None:
+    bad = {**TINY, "methods": {"threshold_cc": {"kind": "threshold_cc", "label_fractions": [0.5]}}}
+    proc = snakemake(tmp_path, "--configfile", str(write_config(tmp_path, bad)), "-n", check=False)
+    assert proc.returncode != 0
+    assert "'label_fractions' was unexpected" in proc.stdout + proc.stderr
+
+
+@pytest.mark.slow
+def test_label_efficiency_run_writes_the_table_and_figure(tmp_path: Path) -> None:
+    snakemake(tmp_path, "--configfile", str(write_config(tmp_path, SWEEP)), "--cores", "2")
+    folder = tmp_path / "results/tiny/unet_affinity/label_efficiency"
+    rows = read_table(folder / "label_efficiency.csv")
+    assert {(r["fraction"], r["set"]) for r in rows} == {
+        (f, s) for f in ("0.5", "1.0") for s in ("completely", "partly", "combined")
+    }
+    summary = json.loads(
+        (tmp_path / "results/tiny/unet_affinity/evaluation/summary.json").read_text()
+    )
+    full = next(r for r in rows if r["fraction"] == "1.0" and r["set"] == "combined")
+    assert float(full["S"]) == pytest.approx(summary["combined"]["S"])
+    assert int(full["n_train_images"]) == 1  # tiny.yaml trains on completely only: 1 image
+    assert (folder / "fraction_0.5/evaluation/summary.json").is_file()
+    assert (folder / "label_efficiency.png").stat().st_size > 0

@@ -8,6 +8,9 @@ with ``train:``, ``val:`` and ``test:`` headers followed by one sample name per 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import math
+import random
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -108,6 +111,39 @@ def split_file_text(entries: Iterable[SplitEntry]) -> str:
             names = [entry.sample for entry in in_set if entry.split == split]
             blocks.append(f"{split}:\n" + "".join(f"{name}\n" for name in names) + "\n")
     return "".join(blocks)
+
+
+def training_subset(
+    entries: Iterable[SplitEntry], fraction: float, seed: int = 0
+) -> list[SplitEntry]:
+    """The entries with the ``train`` split reduced to a ``fraction`` of its images, per set.
+
+    Per labelled set the training images (sorted by name, so the input order does not matter)
+    are shuffled by a permutation seeded by ``(seed, set)``, and the first
+    ``ceil(fraction * n)`` are kept, at least one when the set has any. Subsets are nested:
+    the images kept for a fraction are kept for every larger one. ``val`` and ``test``
+    entries are kept unchanged; file order is preserved.
+    """
+    if not 0 < fraction <= 1:
+        raise ValueError(f"fraction must lie in (0, 1], got {fraction!r}")
+    entries = list(entries)
+    kept: set[str] = set()
+    for set_name in sorted({e.set for e in entries if e.split == "train"}):
+        names = sorted(e.sample for e in entries if e.split == "train" and e.set == set_name)
+        key = hashlib.sha256(f"{seed}:{set_name}".encode()).digest()
+        random.Random(int.from_bytes(key[:8], "big")).shuffle(names)
+        n_kept = math.ceil(round(fraction * len(names), 9))  # 0.7 * 10 is 7.000000000000001
+        kept.update(names[: max(1, n_kept)])
+    return [e for e in entries if e.split != "train" or e.sample in kept]
+
+
+def write_training_subset(
+    split_file: str | Path, fraction: float, out: str | Path, seed: int = 0
+) -> list[SplitEntry]:
+    """Write the split file with its training images reduced by :func:`training_subset`."""
+    subset = training_subset(parse_split_file(split_file), fraction, seed)
+    write_split_file(subset, out)
+    return subset
 
 
 def write_split_file(entries: Iterable[SplitEntry], path: str | Path) -> Path:

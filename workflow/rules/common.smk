@@ -93,6 +93,50 @@ def prediction_dir(wildcards):
     return f"results/{wildcards.dataset}/{wildcards.method}/predictions"
 
 
+# Label efficiency: a learned method with `label_fractions` is also trained on a subset of the
+# training images per fraction below 1 (fraction 1 is its normal run).
+FRACTION_DIR = "results/{dataset}/{method}/label_efficiency/fraction_{fraction}"
+LABEL_SUBSET_SEED = 0  # fixed, so presets are compared on the same subsets
+
+
+def label_fractions(method):
+    """A method's fractions as path names ('0.25', '0.5', '1'), ascending (none: no sweep)."""
+    return [f"{f:g}" for f in sorted(METHODS[method].get("label_fractions", []))]
+
+
+def swept_methods(kind):
+    return [name for name in methods_of(kind) if label_fractions(name)]
+
+
+def fraction_run(dataset, method, fraction):
+    """The evaluation summary and training split file of one fraction of a sweep."""
+    if float(fraction) == 1:
+        return f"results/{dataset}/{method}/evaluation/summary.json", split_file(dataset)
+    folder = FRACTION_DIR.format(dataset=dataset, method=method, fraction=fraction)
+    return f"{folder}/evaluation/summary.json", f"{folder}/split.txt"
+
+
+def fraction_predictions(wildcards):
+    """Predictions of the evaluation split by one fraction's model."""
+    return expand(
+        f"{FRACTION_DIR}/predictions/{{sample}}.zarr",
+        dataset=wildcards.dataset,
+        method=wildcards.method,
+        fraction=wildcards.fraction,
+        sample=samples(wildcards.dataset),
+    )
+
+
+def label_efficiency_outputs():
+    return [
+        f"results/{dataset}/{method}/label_efficiency/label_efficiency.{ext}"
+        for dataset in DATASETS
+        for method in METHODS
+        if label_fractions(method)
+        for ext in ("csv", "png")
+    ]
+
+
 def leaderboards():
     return expand(
         "results/{dataset}/leaderboard/leaderboard.{ext}",
@@ -105,6 +149,7 @@ wildcard_constraints:
     dataset=any_of(DATASETS),
     method=any_of(METHODS),
     sample=r"[A-Za-z0-9][A-Za-z0-9_\-]*",
+    fraction=r"[0-9][0-9.e\-]*",
 
 
 def checksum_table(dataset):

@@ -80,3 +80,57 @@ rule unet_affinity:
         method=lambda wildcards: METHODS[wildcards.method],
     script:
         "../scripts/unet_affinity_instances.py"
+
+
+# Label efficiency (methods with `label_fractions`): the same three steps per fraction < 1,
+# trained with the split file of label_efficiency.smk's `label_subset` (fewer train images).
+use rule train_unet_affinity as train_unet_affinity_fraction with:
+    input:
+        table="results/{dataset}/splits.tsv",
+        split_file=f"{FRACTION_DIR}/split.txt",
+        preset=lambda wildcards: repo_path(METHODS[wildcards.method]["preset"]),
+    output:
+        model=f"{FRACTION_DIR}/model/best.pt",
+        curve=report(
+            f"{FRACTION_DIR}/loss.png",
+            caption="../report/loss.rst",
+            category="Label efficiency",
+            subcategory="{method}",
+            labels={"method": "{method}", "figure": "loss curve, fraction {fraction}"},
+        ),
+    log:
+        "logs/{dataset}/{method}/label_efficiency/fraction_{fraction}/train.log",
+    benchmark:
+        "results/{dataset}/benchmarks/{method}/label_efficiency/fraction_{fraction}/train.tsv"
+    wildcard_constraints:
+        method=any_of(swept_methods("unet_affinity")),
+    params:
+        workdir=f"{FRACTION_DIR}/train",
+
+
+use rule predict_unet_affinity as predict_unet_affinity_fraction with:
+    input:
+        table="results/{dataset}/splits.tsv",
+        model=f"{FRACTION_DIR}/model/best.pt",
+    output:
+        temp(directory(f"{FRACTION_DIR}/probabilities/{{sample}}.zarr")),
+    log:
+        "logs/{dataset}/{method}/label_efficiency/fraction_{fraction}/probabilities_{sample}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/{method}/label_efficiency/fraction_{fraction}/probabilities_{sample}.tsv"
+    wildcard_constraints:
+        method=any_of(swept_methods("unet_affinity")),
+
+
+use rule unet_affinity as unet_affinity_fraction with:
+    input:
+        table="results/{dataset}/splits.tsv",
+        probabilities=f"{FRACTION_DIR}/probabilities/{{sample}}.zarr",
+    output:
+        directory(f"{FRACTION_DIR}/predictions/{{sample}}.zarr"),
+    log:
+        "logs/{dataset}/{method}/label_efficiency/fraction_{fraction}/predict_{sample}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/{method}/label_efficiency/fraction_{fraction}/predict_{sample}.tsv"
+    wildcard_constraints:
+        method=any_of(swept_methods("unet_affinity")),
