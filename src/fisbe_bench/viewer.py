@@ -20,7 +20,14 @@ import numpy as np
 from fisbe_bench.atomic import write_bytes
 from fisbe_bench.contract import GT_KEY, PRED_KEY, RAW_KEY, normalise_raw
 from fisbe_bench.errors import FisbeError
-from fisbe_bench.volumes import HDF_SUFFIXES, TIFF_SUFFIXES, ZARR_SUFFIX, Volume, open_volume
+from fisbe_bench.volumes import (
+    HDF_SUFFIXES,
+    TIFF_SUFFIXES,
+    ZARR_SUFFIX,
+    Volume,
+    label_values,
+    open_volume,
+)
 
 if TYPE_CHECKING:
     import napari
@@ -33,14 +40,15 @@ INSTALL_HINT = "napari is not installed; run: pip install 'fisbe-bench[viewer]'"
 def collapse(volume: Volume) -> tuple[np.ndarray, np.ndarray]:
     """``(max over channels, number of nonzero channels)`` of a ``(C, Z, Y, X)`` stack.
 
-    Read block by block, so memory stays at two label images.
+    Read block by block, so memory stays at two label images; ids are validated as in
+    scoring (integer-valued floats become uint64, negative ids and NaN are errors).
     """
-    top = np.zeros(volume.spatial_shape, dtype=volume.dtype)
+    top = np.zeros(volume.spatial_shape, label_values(np.zeros(0, volume.dtype), None).dtype)
     count = np.zeros(volume.spatial_shape, dtype=np.uint8)
     for (_, z0, y0, x0), block in volume.blocks():
         z, y, x = block.shape[1:]
         window = (slice(z0, z0 + z), slice(y0, y0 + y), slice(x0, x0 + x))
-        np.maximum(top[window], block.max(axis=0), out=top[window])
+        np.maximum(top[window], label_values(block.max(axis=0), volume.where), out=top[window])
         count[window] += np.count_nonzero(block, axis=0).astype(np.uint8)
     return top, count
 
