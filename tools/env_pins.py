@@ -17,7 +17,7 @@ from pathlib import Path
 
 ENV_DIR = Path(__file__).resolve().parents[1] / "workflow" / "envs"
 # conda-forge name -> PyPI name, where they differ
-PYPI_NAME = {"pytorch": "torch"}
+PYPI_NAME = {"pytorch": "torch", "napari-base": "napari"}
 SKIP = {"python", "pip"}
 # "- name=version[=build]" (conda) or "- name==version" (pip section)
 PIN = re.compile(
