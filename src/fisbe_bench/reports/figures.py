@@ -76,11 +76,12 @@ def new_figure(
     figsize: tuple[float, float],
     layout: Literal["constrained", "compressed", "tight"] | None = None,
     sharey: bool = False,
+    sharex: bool = False,
 ) -> tuple[Figure, np.ndarray]:
     """A figure on an Agg canvas (no pyplot state to leak) and its (nrows, ncols) axes."""
     figure = Figure(figsize=figsize, layout=layout)
     FigureCanvasAgg(figure)
-    return figure, figure.subplots(nrows, ncols, squeeze=False, sharey=sharey)
+    return figure, figure.subplots(nrows, ncols, squeeze=False, sharex=sharex, sharey=sharey)
 
 
 def method_palette(methods: Sequence[str]) -> dict[str, tuple[float, float, float]]:
@@ -247,7 +248,9 @@ def read_per_neuron(evaluations: Sequence[Evaluation]) -> pd.DataFrame:
 
 def plot_per_neuron(neurons: pd.DataFrame, palette: dict[str, tuple]) -> Figure:
     """Coverage against skeleton length per GT neuron: dim, overlapping, other neurons."""
-    figure, axes = new_figure(1, len(NEURON_KINDS), figsize=(4.2 * len(NEURON_KINDS), 3.6))
+    figure, axes = new_figure(  # one length axis: panels compare, and no crowded log ticks
+        1, len(NEURON_KINDS), figsize=(4.2 * len(NEURON_KINDS), 3.6), sharex=True
+    )
     if neurons.empty:
         for ax in axes[0]:
             ax.set_axis_off()
