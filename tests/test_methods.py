@@ -35,8 +35,8 @@ def test_from_config_reads_params_keys_and_skips_workflow_keys() -> None:
     entry = {"kind": "colour_clustering", "grid": "g.yaml", "unmix": False, "min_size": 9}
     params = colour_clustering.Params.from_config(entry)
     assert params == colour_clustering.Params(unmix=False, min_size=9)
-    entry = {"kind": "unet_affinity", "preset": "p.yaml", "long_bias": 0.7}
-    assert unet_affinity.Params.from_config(entry) == unet_affinity.Params(long_bias=0.7)
+    entry = {"kind": "unet_affinity", "preset": "p.yaml", "merge_bias": 0.7}
+    assert unet_affinity.Params.from_config(entry) == unet_affinity.Params(merge_bias=0.7)
 
 
 @pytest.mark.parametrize(

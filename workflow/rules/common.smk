@@ -60,6 +60,14 @@ def samples(dataset, split=EVAL_SPLIT):
     return [row["sample"] for row in SHEETS[dataset] if row["split"] == split]
 
 
+def split_outputs(wildcards, pattern, split):
+    """``pattern`` for every sample of ``split``, the job's other wildcards filled in."""
+    return [
+        pattern.format(**dict(wildcards.items()), sample=sample)
+        for sample in samples(wildcards.dataset, split)
+    ]
+
+
 def sample_zarr(dataset, sample):
     """Path of a sample's zarr group, FISBe archive layout."""
     row = next(r for r in SHEETS[dataset] if r["sample"] == sample)
@@ -96,6 +104,7 @@ def prediction_dir(wildcards):
 # Label efficiency: a learned method with `label_fractions` is also trained on a subset of the
 # training images per fraction below 1 (fraction 1 is its normal run).
 FRACTION_DIR = "results/{dataset}/{method}/label_efficiency/fraction_{fraction}"
+UNET_GRID = "config/unet_grid.yaml"  # the schema's default decoding grid of unet_affinity
 LABEL_SUBSET_SEED = 0  # fixed, so presets are compared on the same subsets
 
 

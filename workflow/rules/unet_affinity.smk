@@ -58,9 +58,38 @@ rule predict_unet_affinity:
         "../scripts/unet_affinity_predict.py"
 
 
+rule tune_unet_affinity:
+    input:
+        table="results/{dataset}/splits.tsv",
+        grid=lambda wildcards: repo_path(METHODS[wildcards.method].get("grid", UNET_GRID)),
+        probabilities=lambda wildcards: split_outputs(
+            wildcards, "results/{dataset}/{method}/probabilities/{sample}.zarr", "val"
+        ),
+    output:
+        "results/{dataset}/{method}/params.json",
+    log:
+        "logs/{dataset}/{method}/tune.log",
+    benchmark:
+        "results/{dataset}/benchmarks/{method}/tune.tsv"
+    wildcard_constraints:
+        method=any_of(methods_of("unet_affinity")),
+    conda:
+        "../envs/torch.yaml"
+    threads: 1
+    resources:
+        mem_mb=16000,
+        runtime=240,
+    params:
+        method=lambda wildcards: METHODS[wildcards.method],
+        split="val",
+    script:
+        "../scripts/unet_affinity_tune.py"
+
+
 rule unet_affinity:
     input:
         table="results/{dataset}/splits.tsv",
+        params="results/{dataset}/{method}/params.json",
         probabilities="results/{dataset}/{method}/probabilities/{sample}.zarr",
     output:
         directory("results/{dataset}/{method}/predictions/{sample}.zarr"),
@@ -76,8 +105,6 @@ rule unet_affinity:
     resources:
         mem_mb=16000,
         runtime=30,
-    params:
-        method=lambda wildcards: METHODS[wildcards.method],
     script:
         "../scripts/unet_affinity_instances.py"
 
@@ -122,9 +149,27 @@ use rule predict_unet_affinity as predict_unet_affinity_fraction with:
         method=any_of(swept_methods("unet_affinity")),
 
 
+use rule tune_unet_affinity as tune_unet_affinity_fraction with:
+    input:
+        table="results/{dataset}/splits.tsv",
+        grid=lambda wildcards: repo_path(METHODS[wildcards.method].get("grid", UNET_GRID)),
+        probabilities=lambda wildcards: split_outputs(
+            wildcards, f"{FRACTION_DIR}/probabilities/{{sample}}.zarr", "val"
+        ),
+    output:
+        f"{FRACTION_DIR}/params.json",
+    log:
+        "logs/{dataset}/{method}/label_efficiency/fraction_{fraction}/tune.log",
+    benchmark:
+        "results/{dataset}/benchmarks/{method}/label_efficiency/fraction_{fraction}/tune.tsv"
+    wildcard_constraints:
+        method=any_of(swept_methods("unet_affinity")),
+
+
 use rule unet_affinity as unet_affinity_fraction with:
     input:
         table="results/{dataset}/splits.tsv",
+        params=f"{FRACTION_DIR}/params.json",
         probabilities=f"{FRACTION_DIR}/probabilities/{{sample}}.zarr",
     output:
         directory(f"{FRACTION_DIR}/predictions/{{sample}}.zarr"),

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,22 +15,28 @@ from fisbe_bench.errors import FisbeError
 from fisbe_bench.methods import params_from_config
 
 METHOD = "unet_affinity"
-WORKFLOW_KEYS = frozenset({"kind", "preset", "label_fractions"})
+WORKFLOW_KEYS = frozenset({"kind", "preset", "grid", "label_fractions"})
 # network outputs (``predict``), the input of ``decode``: probabilities (C, Z, Y, X)
 NUMINST_KEY = "volumes/numinst"
 AFFINITY_KEY = "volumes/affinities"
 
-DEFAULT_OFFSETS: tuple[tuple[int, int, int], ...] = (
-    (1, 0, 0),
-    (0, 1, 0),
-    (0, 0, 1),
-    (3, 0, 0),
-    (0, 3, 0),
-    (0, 0, 3),
-    (9, 0, 0),
-    (0, 9, 0),
-    (0, 0, 9),
-)
+
+def neighbourhood_offsets(scales: tuple[int, ...]) -> tuple[tuple[int, int, int], ...]:
+    """The 13 directions of the 26-neighbourhood (one of each +/- pair: an affinity is
+    symmetric), each at every distance in ``scales``, nearest first."""
+    directions = [d for d in itertools.product((-1, 0, 1), repeat=3) if d > (0, 0, 0)]
+    return tuple(
+        (s * z, s * y, s * x) for s in scales for z, y, x in sorted(directions, key=_length)
+    )
+
+
+def _length(direction: tuple[int, ...]) -> tuple[int, tuple[int, ...]]:
+    return sum(map(abs, direction)), direction
+
+
+# Scale 1 gives the 26-connected fragments; 3 and 9 jump across crossings and signal gaps
+# (the oracle: `fisbe-bench oracle`, docs/baselines in README).
+DEFAULT_OFFSETS = neighbourhood_offsets((1, 3, 9))
 
 
 @dataclass(frozen=True)
@@ -40,10 +47,11 @@ class Params:
     foreground_threshold: float = 0.5
     overlap_threshold: float = 0.5
     affinity_threshold: float = 0.5
-    short_bias: float = 0.5
-    long_bias: float = 0.5
+    fragment_threshold: float = 0.9
+    merge_bias: float = 0.5
     min_size: int = contract.MIN_SIZE
-    overlap_rounds: int = 3
+    overlap_rounds: int = 50
+    bridge_overlaps: bool = True
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Params:
@@ -92,7 +100,7 @@ class TrainConfig:
     affinity_weight: float = 1.0
     background_pair_weight: float = 0.0
     boundary_pair_weight: float = 0.1
-    overlap_pair_weight: float = 0.0
+    overlap_pair_weight: float = 1.0
     numinst_class_weights: tuple[float, float, float] = (1.0, 1.0, 1.0)
     augment: bool = True
     num_workers: int = 0  # data-loader processes; a workflow rule allows threads - 1
