@@ -161,7 +161,10 @@ def test_augment_probabilities_parse() -> None:
     assert config_from_dict({"augment": False}).augment == NONE
     with pytest.raises(FisbeError, match="unknown augment keys"):
         config_from_dict({"augment": {"elastik": 0.5}})
-    with pytest.raises(FisbeError, match=r"\[0, 1\]"):
-        config_from_dict({"augment": {"noise": 2}})
+    for bad in (2, None, "often"):
+        with pytest.raises(FisbeError, match=r"augment.noise must be a probability in \[0, 1\]"):
+            config_from_dict({"augment": {"noise": bad}})
+    with pytest.raises(FisbeError, match="true, false or a mapping"):
+        config_from_dict({"augment": "yes"})
     with pytest.raises(FisbeError, match="partly_background_weight"):
         config_from_dict({"partly_background_weight": -1})

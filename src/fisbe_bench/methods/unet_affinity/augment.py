@@ -1,4 +1,4 @@
-"""Training augmentation of B1 crops (numpy/scipy on the CPU).
+"""Training augmentation of B1 crops (numpy, scipy and torch on the CPU).
 
 A crop is the normalised raw (C, Z, Y, X), the GT as packed neuron bit sets, the mask of
 voxels inside the volume and the per-voxel loss weight, the last three over the crop plus a
@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 from scipy import ndimage
 
 from fisbe_bench.methods.unet_affinity.config import Augment
@@ -71,8 +73,8 @@ def draw_warp(
     elastic, rotate = rng.random() < p_elastic, rng.random() < p_rotate
     if not (elastic or rotate):
         return None
-    matrix = _rotation(rng) if rotate else np.eye(3)
-    centre = (np.asarray(size) - 1) / 2
+    matrix = (_rotation(rng) if rotate else np.eye(3)).astype(np.float32)
+    centre = ((np.asarray(size) - 1) / 2).astype(np.float32)
     axes = [np.arange(n, dtype=np.float32) - c for n, c in zip(size, centre, strict=True)]
     coords = np.empty((3, *size), dtype=np.float32)
     for d in range(3):
@@ -92,10 +94,11 @@ def draw_warp(
 
 
 def source_box(coords: np.ndarray) -> tuple[list[int], list[int]]:
-    """Start (inclusive) and size of the voxel box that ``coords`` interpolate from."""
+    """Start and size of the voxel box that ``coords`` interpolate from, with one voxel to
+    spare on each side (coordinates shifted to the box never round out of it)."""
     flat = coords.reshape(3, -1)
-    low = np.floor(flat.min(axis=1)).astype(int)
-    high = np.floor(flat.max(axis=1)).astype(int) + 2
+    low = np.floor(flat.min(axis=1)).astype(int) - 1
+    high = np.floor(flat.max(axis=1)).astype(int) + 3
     return low.tolist(), (high - low).tolist()
 
 
@@ -110,28 +113,25 @@ def warp(
     """Resample a crop read over the :func:`source_box` of ``coords`` (all four arrays
     over that box, ``coords`` shifted to it): raw trilinear at the centre (``margin``
     cut), the rest nearest-neighbour over the whole padded grid."""
-    box = np.asarray(bits.shape[1:])
-    strides = np.array([box[1] * box[2], box[2], 1])
+    box = bits.shape[1:]
     centre = tuple(slice(margin, n - margin) for n in coords.shape[1:])
-    inner = coords[(slice(None), *centre)].reshape(3, -1)
-    low = np.clip(np.floor(inner).astype(np.int64), 0, box[:, None] - 2)
-    frac = np.clip(inner - low, 0, 1).astype(np.float32)
-    base = strides @ low
-    flat_raw = raw.reshape(raw.shape[0], -1)
-    sampled = np.zeros((raw.shape[0], inner.shape[1]), dtype=np.float32)
-    for corner in np.ndindex(2, 2, 2):
-        share = np.ones(inner.shape[1], dtype=np.float32)
-        for f, c in zip(frac, corner, strict=True):
-            share *= f if c else 1 - f
-        sampled += flat_raw[:, base + int(strides @ corner)] * share
-    nearest = np.clip(np.rint(coords.reshape(3, -1)).astype(np.int64), 0, box[:, None] - 1)
-    index = np.ravel_multi_index(tuple(nearest), tuple(box))
+    # grid_sample: (x, y, z) last, -1 and 1 the centres of the first and last voxel
+    grid = np.empty((*(n - 2 * margin for n in coords.shape[1:]), 3), dtype=np.float32)
+    for axis in range(3):
+        grid[..., 2 - axis] = coords[axis][centre] * np.float32(2 / (box[axis] - 1)) - 1
+    sampled = F.grid_sample(
+        torch.from_numpy(raw)[None], torch.from_numpy(grid)[None], align_corners=True
+    )[0].numpy()
+    index = np.zeros(coords.shape[1:], dtype=np.int64)
+    for axis, stride in enumerate((box[1] * box[2], box[2], 1)):
+        index += np.rint(coords[axis]).astype(np.int64) * stride
+    index = index.reshape(-1)
     shape = coords.shape[1:]
     return Crop(
-        sampled.reshape(raw.shape[0], *(n - 2 * margin for n in shape)),
-        bits.reshape(bits.shape[0], -1)[:, index].reshape(bits.shape[0], *shape),
-        inside.reshape(-1)[index].reshape(shape),
-        weight.reshape(-1)[index].reshape(shape),
+        sampled,
+        np.take(bits.reshape(bits.shape[0], -1), index, axis=1).reshape(bits.shape[0], *shape),
+        np.take(inside.reshape(-1), index).reshape(shape),
+        np.take(weight.reshape(-1), index).reshape(shape),
     )
 
 
@@ -199,24 +199,25 @@ def hue_rotation(angle: float) -> np.ndarray:
 
 def intensity(raw: np.ndarray, rng: np.random.Generator, augment: Augment) -> np.ndarray:
     """Channel permutation, hue rotation, scale/shift, gamma, blur and noise of normalised
-    raw (C, Z, Y, X); the result stays in [0, 1] (float32)."""
-    raw = raw.astype(np.float32, copy=False)
+    raw (3, Z, Y, X); the result (a new float32 array) stays in [0, 1]."""
+    raw = raw.astype(np.float32)  # a copy, changed in place below
     if rng.random() < augment.permute:
-        raw = raw[rng.permutation(raw.shape[0])]
-    if raw.shape[0] == 3 and rng.random() < augment.hue:
+        raw = raw[rng.permutation(3)]
+    if rng.random() < augment.hue:
         rotation = hue_rotation(float(rng.uniform(-HUE_ANGLE, HUE_ANGLE)))
         raw = np.einsum("ij,j...->i...", rotation, raw)
     if rng.random() < augment.intensity:
-        scale = rng.uniform(0.8, 1.2, size=(raw.shape[0], 1, 1, 1)).astype(np.float32)
-        shift = rng.uniform(-0.05, 0.05, size=(raw.shape[0], 1, 1, 1)).astype(np.float32)
-        raw = raw * scale + shift
-    raw = np.clip(raw, 0, 1)
+        raw *= rng.uniform(0.8, 1.2, size=(3, 1, 1, 1)).astype(np.float32)
+        raw += rng.uniform(-0.05, 0.05, size=(3, 1, 1, 1)).astype(np.float32)
+    np.clip(raw, 0, 1, out=raw)
     if rng.random() < augment.gamma:
-        raw = raw ** np.float32(rng.uniform(*GAMMA))
+        np.power(raw, np.float32(rng.uniform(*GAMMA)), out=raw)
     if rng.random() < augment.blur:
         sigma = float(rng.uniform(*BLUR_SIGMA))
-        raw = np.stack([ndimage.gaussian_filter(channel, sigma) for channel in raw])
+        for channel in raw:
+            channel[...] = ndimage.gaussian_filter(channel, sigma)
     if rng.random() < augment.noise:
-        noise = rng.standard_normal(raw.shape, dtype=np.float32)
-        raw = np.clip(raw + np.float32(rng.uniform(*NOISE_SIGMA)) * noise, 0, 1)
-    return np.ascontiguousarray(raw, dtype=np.float32)
+        sigma = np.float32(rng.uniform(*NOISE_SIGMA))
+        raw += sigma * rng.standard_normal(raw.shape, dtype=np.float32)
+        np.clip(raw, 0, 1, out=raw)
+    return np.ascontiguousarray(raw)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -98,15 +98,15 @@ class Augment:
         unknown = sorted(set(value) - set(cls.names()))
         if unknown:
             raise ValueError(f"unknown augment keys {unknown} (known: {sorted(cls.names())})")
-        probabilities = {key: float(p) for key, p in value.items()}
-        if any(not 0 <= p <= 1 for p in probabilities.values()):
-            raise ValueError(f"augment probabilities must lie in [0, 1], got {dict(value)}")
-        return replace(cls(), **probabilities)
+        for key, p in value.items():
+            if isinstance(p, bool) or not isinstance(p, int | float) or not 0 <= p <= 1:
+                raise ValueError(f"augment.{key} must be a probability in [0, 1], got {p!r}")
+        return dataclasses.replace(cls(), **{key: float(p) for key, p in value.items()})
 
     @classmethod
     def names(cls) -> list[str]:
         """The augmentation names (mapping keys)."""
-        return [f.name for f in fields(cls)]
+        return [f.name for f in dataclasses.fields(cls)]
 
 
 @dataclass(frozen=True)
