@@ -122,11 +122,10 @@ def warp(
     sampled = F.grid_sample(
         torch.from_numpy(raw)[None], torch.from_numpy(grid)[None], align_corners=True
     )[0].numpy()
-    index = np.zeros(coords.shape[1:], dtype=np.int64)
-    for axis, stride in enumerate((box[1] * box[2], box[2], 1)):
-        index += np.rint(coords[axis]).astype(np.int64) * stride
-    index = index.reshape(-1)
     shape = coords.shape[1:]
+    index = np.zeros(int(np.prod(shape)), dtype=np.int64)  # nearest voxel, flat in the box
+    for axis, stride in enumerate((box[1] * box[2], box[2], 1)):
+        index += np.rint(coords[axis].reshape(-1)).astype(np.int64) * stride
     return Crop(
         sampled,
         np.take(bits.reshape(bits.shape[0], -1), index, axis=1).reshape(bits.shape[0], *shape),
@@ -213,11 +212,11 @@ def intensity(raw: np.ndarray, rng: np.random.Generator, augment: Augment) -> np
     if rng.random() < augment.gamma:
         np.power(raw, np.float32(rng.uniform(*GAMMA)), out=raw)
     if rng.random() < augment.blur:
-        sigma = float(rng.uniform(*BLUR_SIGMA))
+        blur = float(rng.uniform(*BLUR_SIGMA))
         for channel in raw:
-            channel[...] = ndimage.gaussian_filter(channel, sigma)
+            channel[...] = ndimage.gaussian_filter(channel, blur)
     if rng.random() < augment.noise:
-        sigma = np.float32(rng.uniform(*NOISE_SIGMA))
-        raw += sigma * rng.standard_normal(raw.shape, dtype=np.float32)
+        noise = np.float32(rng.uniform(*NOISE_SIGMA))
+        raw += noise * rng.standard_normal(raw.shape, dtype=np.float32)
         np.clip(raw, 0, 1, out=raw)
     return np.ascontiguousarray(raw)
