@@ -7,6 +7,7 @@ import dataclasses
 
 import numpy as np
 import pytest
+from scipy import ndimage
 
 from fisbe_bench.errors import FisbeError
 from fisbe_bench.methods.unet_affinity.augment import (
@@ -57,10 +58,14 @@ def test_warp_keeps_raw_and_gt_aligned_and_bits_exact(seed: int) -> None:
     centre = (slice(None), *(slice(MARGIN, n - MARGIN) for n in size))
     members = np.stack([(crop.bits[0] >> np.uint64(i)) & np.uint64(1) for i in range(2)])
     members = members[centre].astype(bool)
+    cube = np.ones((3, 3, 3), dtype=bool)
     for neuron in range(2):
-        assert members[neuron].sum() > 500
-        disagree = (crop.raw[neuron] > 0.5) != members[neuron]
-        assert disagree.mean() < 0.01, (neuron, disagree.sum(), members[neuron].sum())
+        member = members[neuron]
+        assert member.sum() > 500
+        disagree = (crop.raw[neuron] > 0.5) != member
+        # only where linear and nearest sampling differ: next to the neuron's surface
+        surface = ndimage.binary_dilation(member, cube) & ~ndimage.binary_erosion(member, cube)
+        assert not (disagree & ~surface).any() and disagree.sum() < 0.06 * member.sum()
     np.testing.assert_array_equal(crop.weight == 1, (crop.bits != 0).any(axis=0))
     unwarped = pack_membership(tubes(np.zeros(3, int), size, (np.asarray(size) - 1) / 2))
     assert not np.array_equal(unwarped, crop.bits)  # the warp did move the neurons
