@@ -45,7 +45,7 @@ def test_from_config_reads_params_keys_and_skips_workflow_keys() -> None:
         ("threshold_cc", {"treshold": 0.3}, "unknown config key 'treshold'"),
         ("threshold_cc", {"grid": "config/colour_grid.yaml"}, "unknown config key 'grid'"),
         ("colour_clustering", {"otsu": True}, "unknown config key 'otsu'"),
-        ("unet_affinity", {"grid": "g.yaml"}, "unknown config key 'grid'"),
+        ("unet_affinity", {"threshold": 0.3}, "unknown config key 'threshold'"),
         ("unet_affinity", {"kind": "threshold_cc"}, "kind 'threshold_cc'"),
         ("threshold_cc", {"otsu": "yes"}, "'otsu' must be a bool"),
     ],

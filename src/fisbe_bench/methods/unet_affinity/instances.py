@@ -102,14 +102,18 @@ def _mutex_watershed(n: int, weight: np.ndarray, u: np.ndarray, v: np.ndarray) -
 
 
 def _pair_sums(
-    low: np.ndarray, high: np.ndarray, values: np.ndarray, n: int
+    low: np.ndarray,
+    high: np.ndarray,
+    values: np.ndarray,
+    n: int,
+    counts: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Sum and count of ``values`` per undirected pair (low < high, ids < n): returns
+    """Sum of ``values`` and of ``counts`` (default 1 per row) per pair (ids < n): returns
     (low, high, sum, count) with one row per distinct pair."""
     unique, inverse = np.unique(low * n + high, return_inverse=True)
     inverse = inverse.ravel()
     total = np.bincount(inverse, weights=values, minlength=len(unique))
-    count = np.bincount(inverse, minlength=len(unique)).astype(np.float64)
+    count = np.bincount(inverse, weights=counts, minlength=len(unique))
     return unique // n, unique % n, total, count
 
 
@@ -139,7 +143,7 @@ def _bridge_overlaps(
     inst_low, inst_high = instance[low], instance[high]
     differ = inst_low != inst_high
     a, b = np.minimum(inst_low, inst_high)[differ], np.maximum(inst_low, inst_high)[differ]
-    r_low, r_high, r_total, r_count = _pair_sums(a, b, total[differ], n_inst)
+    r_low, r_high, r_total, r_count = _pair_sums(a, b, total[differ], n_inst, count[differ])
     repulsive = r_total / np.maximum(r_count, 1) <= params.merge_bias
     # overlap components: overlap voxels linked by confident affinities
     u, v, w = between
