@@ -153,7 +153,8 @@ def seeded_methods(kind):
 
 
 def decoding_config(method):
-    """A method's entry without `seeds` (the same for every seed; adding seeds reruns nothing)."""
+    """A method's entry without `seeds`: the same for every seed, and adding seeds leaves the
+    decoding jobs of the first as they are."""
     return {key: value for key, value in METHODS[method].items() if key != "seeds"}
 
 
