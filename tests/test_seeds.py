@@ -140,8 +140,8 @@ def test_tiny_workflow_trains_and_scores_every_seed(tmp_path: Path) -> None:
         state = torch.load(str(model / "best.pt"), map_location="cpu", weights_only=True)
         assert state["config"]["seed"] == seed
     assert not (method / "seeds/seed_0").exists()  # the first seed is the method's own run
-    for log in (tmp_path / "logs/tiny/unet_affinity").rglob("probabilities_*.log"):
-        assert '"tta": true' in log.read_text()
+    logs = list((tmp_path / "logs/tiny/unet_affinity").rglob("probabilities_*.log"))
+    assert len(logs) == 4 and all('"tta": true' in log.read_text() for log in logs)  # 2 x 2
     summaries = [
         json.loads((folder / "summary.json").read_text())
         for folder in (method / "evaluation", method / "seeds/seed_1/evaluation")
