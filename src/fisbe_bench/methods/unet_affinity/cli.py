@@ -2,7 +2,8 @@
 
 - ``train --config C.yaml --data-root D --split-file F --out DIR``: train (or resume) the
   affinity U-Net from a YAML preset.
-- ``predict --checkpoint best.pt --raw S.zarr --out PROB.zarr``: tiled network outputs.
+- ``predict --checkpoint best.pt --raw S.zarr --out PROB.zarr [--tta flip]``: tiled network
+  outputs (optionally averaged over the 8 flips).
 - ``decode --probs PROB.zarr --out PRED.zarr [--params params.json]``: instances from
   numinst + affinities.
 - ``tune --samples splits.tsv --probs DIR --grid G.yaml --out params.json``: decoding
@@ -52,6 +53,12 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     _triple(predict, "--overlap", "tile overlap (default: the checkpoint's config)")
     _triple(predict, "--margin", "voxels discarded at interior tile faces (default overlap/4)")
     predict.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    predict.add_argument(
+        "--tta",
+        choices=("none", "flip"),
+        default="none",
+        help="test-time augmentation: flip averages each tile over its 8 mirrorings (8x time)",
+    )
     predict.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
     defaults = Params()
@@ -114,7 +121,7 @@ def _predict(args: argparse.Namespace) -> None:
 
     predict(
         args.checkpoint, args.raw, args.out, args.tile, args.overlap, args.margin,
-        args.device, progress=not args.no_progress,
+        args.device, progress=not args.no_progress, tta=args.tta == "flip",
     )  # fmt: skip
 
 

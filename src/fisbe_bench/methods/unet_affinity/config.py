@@ -15,7 +15,9 @@ from fisbe_bench.errors import FisbeError
 from fisbe_bench.methods import params_from_config
 
 METHOD = "unet_affinity"
-WORKFLOW_KEYS = frozenset({"kind", "preset", "grid", "label_fractions"})
+# read by the workflow: ``grid`` (decoding tuning), ``seeds`` (one training run per seed),
+# ``tta`` (prediction rule)
+WORKFLOW_KEYS = frozenset({"kind", "preset", "grid", "label_fractions", "seeds", "tta"})
 # network outputs (``predict``), the input of ``decode``: probabilities (C, Z, Y, X)
 NUMINST_KEY = "volumes/numinst"
 AFFINITY_KEY = "volumes/affinities"

@@ -11,6 +11,7 @@ weights as an uninterrupted one.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io as stdio
 import json
 import shutil
@@ -332,13 +333,18 @@ def train_to_outputs(
     threads: int | None = None,
     device: str = "auto",
     expect_gpu: bool = False,
+    seed: int | None = None,
 ) -> dict[str, Any]:
     """Workflow step: train (resuming in ``workdir``) with ``threads`` CPU threads, then
-    copy ``best.pt`` and the loss curve to the rule's outputs atomically."""
+    copy ``best.pt`` and the loss curve to the rule's outputs atomically. ``seed``
+    overrides the preset's ``seed``."""
     if threads:
         torch.set_num_threads(threads)
+    config = load_config(preset)
+    if seed is not None:
+        config = dataclasses.replace(config, seed=seed)
     summary = train(
-        load_config(preset), data_root, split_file, workdir, device, progress=False,
+        config, data_root, split_file, workdir, device, progress=False,
         threads=threads, expect_gpu=expect_gpu,
     )  # fmt: skip
     for source, target in (
