@@ -10,6 +10,7 @@ REPO = Path(workflow.basedir)
 sys.path.insert(0, str(REPO / "src"))
 
 from fisbe_bench.download import read_checksum_table  # noqa: E402  (stdlib only)
+from fisbe_bench.oracle import KINDS as ORACLE_KINDS  # noqa: E402  (stdlib only)
 from fisbe_bench.plan import plan_dataset  # noqa: E402  (stdlib only)
 from fisbe_bench.training import method_seeds, method_training  # noqa: E402  (stdlib + PyYAML)
 
@@ -192,6 +193,17 @@ def seed_runs(dataset):
         for method in METHODS
         if extra_seeds(method)
     }
+
+
+def oracle_methods():
+    """Configured methods whose kind has an oracle (fisbe-bench oracle)."""
+    return [name for name, entry in METHODS.items() if entry["kind"] in ORACLE_KINDS]
+
+
+def oracle_tables():
+    if not oracle_methods():
+        return []
+    return expand("results/{dataset}/leaderboard/oracle.csv", dataset=DATASETS)
 
 
 def leaderboards():
