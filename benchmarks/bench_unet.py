@@ -92,8 +92,8 @@ def fake_probabilities(gt_path: Path, out: Path, offsets: list, noise: float, se
                                     compressors=sample_io.COMPRESSOR, fill_value=0)  # fmt: skip
     affinities.attrs["offsets"] = [list(o) for o in offsets]
     for k, offset in enumerate(offsets):
-        here = tuple(slice(0, s - o) for s, o in zip(shape, offset, strict=True))
-        there = tuple(slice(o, s) for s, o in zip(shape, offset, strict=True))
+        here = tuple(slice(max(0, -o), s - max(0, o)) for s, o in zip(shape, offset, strict=True))
+        there = tuple(slice(max(0, o), s + min(0, o)) for s, o in zip(shape, offset, strict=True))
         shared = np.zeros(shape, dtype=bool)
         for word in bits:
             shared[here] |= (word[here] & word[there]) != 0

@@ -38,7 +38,9 @@ def _instances(labels: np.ndarray, extra: dict[int, np.ndarray]) -> list[np.ndar
 
 def test_ideal_values_are_the_training_targets() -> None:
     rng = np.random.default_rng(0)
-    gt = (rng.random((3, 12, 14, 16)) < 0.2).astype(np.uint8)
+    gt = (rng.random((3, 12, 14, 16)) < 0.2).astype(np.uint8) * np.arange(1, 4, dtype=np.uint8)[
+        :, None, None, None
+    ]
     offsets = [tuple(int(v) for v in o) for o in DEFAULT_OFFSETS[:26]]  # scales 1 and 3
     bits = membership_bits(gt)
     flat = np.flatnonzero(bits)
@@ -75,12 +77,12 @@ def test_gap_and_long_overlap_run_are_bridged(tmp_path: Path) -> None:
     gt = np.zeros((3, 20, 30, 80), dtype=np.uint8)
     gt[0, 4:6, 4:6, 2:30] = 1
     gt[0, 4:6, 4:6, 36:78] = 1  # gap of 6 voxels
-    gt[1, 12:14, 12:14, 2:78] = 1  # neuron 2 straight along x
-    gt[2, 12:14, 20:22, 2:25] = 1  # neuron 3 comes from aside ...
-    gt[2, 12:14, 14:20, 23:25] = 1
-    gt[2, 12:14, 12:14, 25:55] = 1  # ... runs inside neuron 2 for 30 voxels ...
-    gt[2, 12:14, 14:22, 53:55] = 1
-    gt[2, 12:14, 20:22, 55:78] = 1  # ... and leaves again
+    gt[1, 12:14, 12:14, 2:78] = 2  # neuron 2 straight along x (channel i holds i + 1)
+    gt[2, 12:14, 20:22, 2:25] = 3  # neuron 3 comes from aside ...
+    gt[2, 12:14, 14:20, 23:25] = 3
+    gt[2, 12:14, 12:14, 25:55] = 3  # ... runs inside neuron 2 for 30 voxels ...
+    gt[2, 12:14, 14:22, 53:55] = 3
+    gt[2, 12:14, 20:22, 55:78] = 3  # ... and leaves again
     sample = _gt_sample(tmp_path / "s.zarr", gt)
     labels, extra = decode_ideal(sample, DEFAULT_OFFSETS, Params(min_size=20))
     masks = _instances(labels, extra)
@@ -96,7 +98,7 @@ def test_gap_and_long_overlap_run_are_bridged(tmp_path: Path) -> None:
 def test_oracle_command_writes_an_evaluation_folder(tmp_path: Path) -> None:
     gt = np.zeros((2, 16, 24, 60), dtype=np.uint8)
     gt[0, 2:7, 2:7, 2:58] = 1
-    gt[1, 9:14, 14:19, 2:58] = 1
+    gt[1, 9:14, 14:19, 2:58] = 2
     gt_dir = tmp_path / "gt"
     _gt_sample(gt_dir / "toy.zarr", gt)
     out = tmp_path / "oracle"
