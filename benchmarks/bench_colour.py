@@ -150,6 +150,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     import zarr
 
     from fisbe_bench import sample_io
+    from fisbe_bench.atomic import atomic_directory
     from fisbe_bench.methods import colour_clustering as colour
     from fisbe_bench.metrics import evaluate_sample
 
@@ -167,7 +168,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     del raw
     with tempfile.TemporaryDirectory() as tmp:
         wall, cpu = time.perf_counter(), time.process_time()
-        with sample_io.atomic_directory(Path(tmp) / "pred.zarr") as out:
+        with atomic_directory(Path(tmp) / "pred.zarr") as out:
             sample_io.write_instances(out, labels, extra_voxels=extra)
         report["write_s"] = round(time.perf_counter() - wall, 1)
         report["write_cpu_s"] = round(time.process_time() - cpu, 1)
