@@ -179,7 +179,8 @@ def replace_section(text: str, begin: str, end: str, body: str) -> str:
     block = f"{begin}\n{body}{end}\n"
     if begin in text and end in text.split(begin, 1)[1]:
         head, rest = text.split(begin, 1)
-        return head + block + rest.split(end, 1)[1].lstrip("\n")
+        tail = rest.split(end, 1)[1].lstrip("\n")
+        return head + block + ("\n" + tail if tail else "")
     return text.rstrip("\n") + "\n\n" + block if text.strip() else block
 
 
