@@ -1,6 +1,6 @@
 """Ours against the official FISBe evaluator, side by side on a crop of the real fixture.
 
-    python benchmarks/bench_official.py --evaluator PATH --python PY [--crop 128 256 256]
+    python benchmarks/bench_official.py --evaluator PATH --python PY [--crop 192 384 384]
 
 ``--evaluator`` is a checkout of github.com/Kainmueller-Lab/evaluate-instance-segmentation
 (``evalinstseg``, not on PyPI; nothing of it is copied here), ``--python`` an interpreter of a
@@ -137,7 +137,7 @@ def main() -> None:
     parser.add_argument("--evaluator", type=Path, required=True, help="evalinstseg checkout")
     parser.add_argument("--python", required=True, help="interpreter with its dependencies")
     parser.add_argument("--sample", default="R14A02-20180905_65_A6")
-    parser.add_argument("--crop", type=int, nargs=3, default=[128, 256, 256], metavar="N")
+    parser.add_argument("--crop", type=int, nargs=3, default=[192, 384, 384], metavar="N")
     results_file.add_out_option(parser, "official")
     args = parser.parse_args()
     start = results_file.started()

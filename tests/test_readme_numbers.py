@@ -71,7 +71,8 @@ def test_the_check_sees_both_sections() -> None:
 def test_a_number_in_no_results_file_fails() -> None:
     readme = (
         "## Results on the synthetic default\n| B2 | 0.46 [0.42, 0.51] |\n"
-        "## Performance\n| `make demo` | 5 min 30 s, R14A02, bf16 | `python x.py` |\n"
+        "## Performance\n| what | figure | command |\n|---|---|---|\n"
+        "| `make demo` | 5 min 30 s, R14A02, bf16 | `python x.py` |\n"
         "Prose: 0.73 / 0.44.\n## Configuration\nnot checked: 9.99\n"
     )
     results = ["S 0.46 [0.42, 0.51], 5 min 30 s wall, 0.73", "0.44"]
