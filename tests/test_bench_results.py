@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO
+from conftest import REPO, TINY, write_config
 
 sys.path.insert(0, str(REPO / "benchmarks"))
 import results_file  # noqa: E402
@@ -52,3 +54,29 @@ def test_section_key_is_the_command_without_out(argv: list[str], key: str) -> No
 def test_command_line_is_relative_to_the_repository() -> None:
     argv = [str(REPO / "benchmarks" / "bench_x.py"), "--shape", "1 2"]
     assert results_file.command_line(argv) == "python benchmarks/bench_x.py --shape '1 2'"
+
+
+def test_bench_ci_reads_the_pytest_summary() -> None:
+    import bench_ci
+
+    log = "...\n===== 480 passed, 16 skipped, 3 warnings in 960.12s (0:16:00) =====\n"
+    assert bench_ci.parse_summary(log) == {
+        "counts": {"passed": 480, "skipped": 16, "warnings": 3},
+        "seconds": 960.12,
+    }
+    assert bench_ci.parse_summary("no summary") == {}
+
+
+@pytest.mark.slow
+def test_bench_demo_on_the_tiny_config(tmp_path: Path) -> None:
+    """The demo benchmark end to end on a tiny config: wall time and the README's table."""
+    config = write_config(tmp_path, TINY)
+    out = tmp_path / "RESULTS-demo.md"
+    script = REPO / "benchmarks" / "bench_demo.py"
+    command = [sys.executable, str(script), "--configfile", str(config), "--out", str(out)]
+    subprocess.run(command, check=True, capture_output=True, timeout=1800)
+    text = out.read_text()
+    assert "Wall time, 2 cores: **" in text and "budget 10 min" in text
+    assert "| method | completely S | combined S | combined avF1 | combined C |" in text
+    assert re.search(r"\| threshold_cc \| [\d.]+ \[[\d.]+, [\d.]+\] \| [\d.]+ \[", text)
+    assert "Median 26-connected pieces per neuron:" in text
