@@ -9,6 +9,7 @@ TORCH ?= torch==2.13.0
 DATASET ?= synthetic
 
 .PHONY: setup demo report test test-fast lint dryrun-fisbe lock clean
+.PHONY: bench bench-demo bench-ci bench-gpu
 
 setup: $(VENV)/.installed
 
@@ -44,6 +45,34 @@ test: lint dryrun-fisbe
 # The quick subset: no workflow runs, no large volumes, no cluster, no browser.
 test-fast: setup
 	$(VENV)/bin/pytest -m "not slow and not slurm and not browser"
+
+# Benchmarks: each command is the one the README's Performance table quotes and writes its
+# benchmarks/RESULTS-<name>.md section itself (date, machine, load, command, raw numbers, table).
+# `bench` takes about 20 min on 2 shared cores (two FISBe-size volumes, 5-8 GiB RAM);
+# `bench-demo` 6-21 min depending on the load; `bench-ci` about 20 min (a fresh clone,
+# `CI=true bash .ci/run`); `bench-gpu` needs a CUDA GPU. bench_official.py needs a checkout of
+# the official evaluator and a venv for it (see benchmarks/RESULTS-official.md).
+BENCH := $(PY) benchmarks
+
+bench: setup
+	$(BENCH)/bench_metrics.py --repeat 3
+	$(BENCH)/bench_dryrun.py
+	$(BENCH)/bench_synth.py --shape 32 64 64 --shape 128 256 256 --shape 400 700 700
+	$(BENCH)/bench_colour.py runtime --shape 128 256 256
+	$(BENCH)/bench_colour.py runtime --shape 385 685 686
+	$(BENCH)/bench_unet.py instances --shape 128 256 256 --replicate-to 400 700 700
+	$(BENCH)/bench_unet.py train --preset config/unet/demo.yaml
+	$(BENCH)/bench_zenodo.py
+
+bench-demo: setup
+	$(BENCH)/bench_demo.py --cores $(CORES)
+
+bench-ci:
+	python3 benchmarks/bench_ci.py
+
+bench-gpu: setup
+	$(BENCH)/bench_unet.py train --preset config/unet/paper.yaml --device cuda --data-shape 160 256 256
+	$(BENCH)/bench_unet.py predict --preset config/unet/paper.yaml --device cuda --shape 400 700 700
 
 # Needs conda and the conda-forge channel (not reachable from CI): writes
 # workflow/envs/<env>.linux-64.pin.txt, which `--use-conda` then installs exactly.

@@ -1,6 +1,6 @@
 """Benchmarks of B2 colour clustering (results in benchmarks/RESULTS-colour.md).
 
-    python benchmarks/bench_colour.py synthetic --data /tmp/synth --out /tmp/bench
+    python benchmarks/bench_colour.py synthetic --data /tmp/synth --workdir /tmp/bench
     python benchmarks/bench_colour.py real --params /tmp/bench/params.json
     python benchmarks/bench_colour.py runtime --shape 128 256 256 --params /tmp/bench/params.json
 
@@ -9,7 +9,7 @@ against B0 (threshold + 26-connected components). ``real``: the two real FISBe f
 published colour image ``volumes/gmm_image`` and, because that image is stored empty in the
 fixtures, a surrogate colour image rendered from the real GT masks; plus the published Duan et
 al. label images as a reference. ``runtime``: wall time and peak memory per stage, each run in
-a fresh process.
+a fresh process. Each command writes its table to ``--out`` (``benchmarks/RESULTS-colour.md``).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import results_file
 
 from fisbe_bench.contract import GT_KEY, RAW_CLIP, RAW_KEY, normalise_raw
 
@@ -80,7 +81,7 @@ def synthetic(args: argparse.Namespace) -> dict[str, Any]:
         val, read_grid(args.grid, Params(), "colour_clustering"), jobs=args.jobs
     )
     tune_s = time.perf_counter() - start
-    out = Path(args.out)
+    out = Path(args.workdir)
     colour.write_params(out / "params.json", best, table, split="val", S=max(r["S"] for r in table))
     scores: dict[str, dict[str, list[Any]]] = {"colour_clustering": {}, "threshold_cc": {}}
     seconds = []
@@ -152,6 +153,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     import zarr
 
     from fisbe_bench import sample_io
+    from fisbe_bench.atomic import atomic_directory
     from fisbe_bench.methods import colour_clustering as colour
     from fisbe_bench.metrics import evaluate_sample
 
@@ -169,7 +171,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     del raw
     with tempfile.TemporaryDirectory() as tmp:
         wall, cpu = time.perf_counter(), time.process_time()
-        with sample_io.atomic_directory(Path(tmp) / "pred.zarr") as out:
+        with atomic_directory(Path(tmp) / "pred.zarr") as out:
             sample_io.write_instances(out, labels, extra_voxels=extra)
         report["write_s"] = round(time.perf_counter() - wall, 1)
         report["write_cpu_s"] = round(time.process_time() - cpu, 1)
@@ -270,7 +272,7 @@ def main() -> None:
     sub = parser.add_subparsers(dest="command", required=True)
     syn = sub.add_parser("synthetic")
     syn.add_argument("--data", required=True, type=Path)
-    syn.add_argument("--out", required=True, type=Path)
+    syn.add_argument("--workdir", required=True, type=Path, help="dataset-independent outputs")
     syn.add_argument("--grid", type=Path, default=REPO / "config" / "colour_grid.yaml")
     syn.add_argument("--n-completely", type=int, default=12)
     syn.add_argument("--n-partly", type=int, default=6)
@@ -288,13 +290,86 @@ def main() -> None:
     one.add_argument("--gt", type=Path)
     one.add_argument("--partly", action="store_true")
     one.add_argument("--params", type=Path)
+    for sub_parser in (syn, rea, run):
+        results_file.add_out_option(sub_parser, "colour")
     args = parser.parse_args()
+    start = results_file.started()
     commands = {"synthetic": synthetic, "real": real, "runtime": runtime, "_measure": measure}
     report = commands[args.command](args)
     if args.command == "synthetic":
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "synthetic.json").write_text(json.dumps(report, indent=2) + "\n")
+        args.workdir.mkdir(parents=True, exist_ok=True)
+        (args.workdir / "synthetic.json").write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report))
+    if args.command != "_measure":
+        tables = {"synthetic": synthetic_table, "real": real_table, "runtime": runtime_table}
+        results_file.write_section(
+            args.out,
+            title="B2 colour clustering: results",
+            start=start,
+            raw=report,
+            table=tables[args.command](report),
+        )
+
+
+def synthetic_table(report: dict[str, Any]) -> str:
+    rows = [
+        [method, name, *(row.get(k, "") for k in ("S", "avF1", "C", "tp", "FS", "FM"))]
+        for method in ("colour_clustering", "threshold_cc")
+        for name, row in report[method].items()
+    ]
+    table = results_file.markdown_table(["method", "set", "S", "avF1", "C", "tp", "FS", "FM"], rows)
+    return f"Tuned on val: {report['params']} (val S {report['val_S']}).\n\n{table}"
+
+
+def real_table(report: dict[str, Any]) -> str:
+    rows = [
+        [
+            sample,
+            row["published_duan_S"],
+            row["duan_rescored_S"],
+            f"{row['gmm_image'].get('S', '')} ({row['gmm_image']['total_s']} s)",
+            f"{row['surrogate'].get('S', '')} ({row['surrogate']['total_s']} s)",
+        ]
+        for sample, row in report.items()
+    ]
+    header = [
+        "sample",
+        "Duan et al. S (published)",
+        "Duan et al. labels rescored",
+        "B2 on `gmm_image` S (wall)",
+        "B2 on GT-rendered surrogate S (wall)",
+    ]
+    return results_file.markdown_table(header, rows)
+
+
+def runtime_table(r: dict[str, Any]) -> str:
+    header = [
+        "input",
+        "fg voxels",
+        "supervoxels",
+        "read s",
+        "denoise+fg s",
+        "supervoxels s",
+        "graph+clean-up+overlaps s",
+        "write s",
+        "total wall s",
+        "process CPU s",
+        "peak RSS GiB",
+    ]
+    row = [
+        "synthetic " + "×".join(map(str, r["shape"])),
+        r["foreground_voxels"],
+        r["supervoxels"],
+        r["read_s"],
+        r["denoise_foreground_s"],
+        r["supervoxels_s"],
+        r["graph_cleanup_overlaps_s"],
+        r["write_s"],
+        f"**{r['total_s']}**",
+        r["total_cpu_s"],
+        f"{r['peak_mb'] / 1024:.2f}",
+    ]
+    return results_file.markdown_table(header, [row])
 
 
 if __name__ == "__main__":

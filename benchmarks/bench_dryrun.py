@@ -1,12 +1,13 @@
 """Wall time of a dry run of the real FISBe config with four methods (median of N runs).
 
-    python benchmarks/bench_dryrun.py [--runs 5] [--profile-out dryrun.prof]
+    python benchmarks/bench_dryrun.py [--runs 5] [--profile-out dryrun.prof] [--out FILE]
 
 The config is `config/fisbe.yaml` plus three methods (a second threshold_cc variant and two
 external prediction folders), written to a temporary working directory; each run is a fresh
 `python -m snakemake -n` process, i.e. what a user waits for. With `--profile-out`, one more run
 is made under cProfile and the top functions by cumulative time are printed. For scale, the same
 is timed for a one-rule Snakefile: the floor that Snakemake's own start-up sets on this machine.
+The table and the raw runs go to ``--out`` (``benchmarks/RESULTS-dryrun.md``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import results_file
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
@@ -87,7 +89,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--profile-out", type=Path)
+    results_file.add_out_option(parser, "dryrun")
     opts = parser.parse_args()
+    start = results_file.started()
+    raw: dict[str, dict[str, list[float]]] = {}
+    rows = []
     with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryDirectory() as floor_tmp:
         args = prepare(Path(tmp))
         cases = {
@@ -97,13 +103,30 @@ def main() -> None:
         for name, case_args in cases.items():
             time_runs(case_args, 1)  # warm-up: file caches, .snakemake/ created
             walls, cpus = time_runs(case_args, opts.runs)
-            print(
-                f"dry run, {name}: wall median {statistics.median(walls):.2f} s "
-                f"(runs: {', '.join(f'{t:.2f}' for t in walls)}), "
-                f"CPU median {statistics.median(cpus):.2f} s"
+            raw[name] = {
+                "wall_s": [round(t, 3) for t in walls],
+                "cpu_s": [round(t, 3) for t in cpus],
+            }
+            rows.append(
+                [
+                    name,
+                    f"{statistics.median(walls):.2f}",
+                    f"{min(walls):.2f}–{max(walls):.2f}",
+                    f"{statistics.median(cpus):.2f}",
+                ]
             )
         if opts.profile_out:
             profile_once(args, opts.profile_out)
+    header = [f"dry run ({opts.runs} fresh processes)", "wall median s", "range s", "CPU median s"]
+    table = results_file.markdown_table(header, rows)
+    print(table, end="")
+    results_file.write_section(
+        opts.out,
+        title="Dry run of the real FISBe config: results",
+        start=start,
+        raw=raw,
+        table=table,
+    )
 
 
 if __name__ == "__main__":

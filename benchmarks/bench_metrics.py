@@ -1,6 +1,6 @@
 """FISBe metrics on a full real volume: our evaluation against the floor of reading it.
 
-Usage: ``python benchmarks/bench_metrics.py [--repeat R] [--sample NAME] [--no-pin]``.
+Usage: ``python benchmarks/bench_metrics.py [--repeat R] [--sample NAME] [--no-pin] [--out F]``.
 In the same run, each measurement in a fresh process (pinned to core 0 with
 ``taskset -c 0`` when available), wall time, CPU time and peak RSS from ``/usr/bin/time -v``
 (``getrusage`` of the child otherwise):
@@ -8,7 +8,8 @@ In the same run, each measurement in a fresh process (pinned to core 0 with
 - floor: reading the GT zarr array and the prediction HDF5 array whole (zarr/h5py);
 - ours: ``evaluate_sample`` on the same two files (streamed, all metrics).
 
-Prints a Markdown table with the median over ``--repeat`` runs and the ratio ours/floor.
+Prints a Markdown table with the median over ``--repeat`` runs and the ratio ours/floor and
+writes it, with the machine and the raw runs, to ``--out`` (``benchmarks/RESULTS-metrics.md``).
 The real fixtures live in ``tests/data/fisbe-real``.
 """
 
@@ -24,6 +25,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+import results_file
 
 FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "data" / "fisbe-real"
 GT_KEY = "volumes/gt_instances"
@@ -64,7 +67,12 @@ def measure(code: str, args: list[str], pin: bool) -> dict[str, float]:
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     peak = re.search(r"Maximum resident set size \(kbytes\): (\d+)", done.stderr)
     peak_kib = int(peak.group(1)) if peak else after.ru_maxrss
-    return {"wall": wall, "cpu": cpu, "rss": peak_kib / 1024, "out": done.stdout.strip()}
+    return {
+        "wall": round(wall, 3),
+        "cpu": round(cpu, 3),
+        "rss": round(peak_kib / 1024, 1),
+        "out": done.stdout.strip(),
+    }
 
 
 def main() -> None:
@@ -72,7 +80,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement")
     parser.add_argument("--sample", default="R14A02-20180905_65_A6")
     parser.add_argument("--no-pin", action="store_true", help="do not pin to core 0")
+    results_file.add_out_option(parser, "metrics")
     args = parser.parse_args()
+    start = results_file.started()
     gt = FIXTURES / "gt" / f"{args.sample}.zarr"
     pred = FIXTURES / "pred" / f"{args.sample}.hdf"
     inputs = [str(gt), str(pred), GT_KEY, PRED_KEY]
@@ -85,17 +95,28 @@ def main() -> None:
         for name, rs in runs.items()
     }
     pinned = "pinned to core 0" if not args.no_pin and shutil.which("taskset") else "not pinned"
+    labels = {"floor": "floor: read GT + prediction whole", "ours": "ours: evaluate_sample"}
+    ratio = {k: median["ours"][k] / median["floor"][k] for k in ("wall", "cpu", "rss")}
+    rows = [
+        [labels[name], f"{v['wall']:.2f}", f"{v['cpu']:.2f}", f"{v['rss']:.0f}"]
+        for name, v in median.items()
+    ]
+    rows.append(["ratio ours/floor", *(f"{ratio[k]:.2f}" for k in ("wall", "cpu", "rss"))])
+    table = results_file.markdown_table(
+        [f"measurement ({args.repeat} runs, median)", "wall s", "CPU s", "peak RSS MiB"], rows
+    )
     print(f"# {args.sample}; {platform.machine()}, Python {platform.python_version()}, {pinned}")
     print(f"# ours: {runs['ours'][0]['out']}")
-    print(f"| measurement ({args.repeat} runs, median) | wall s | CPU s | peak RSS MiB |")
-    print("|---|---|---|---|")
-    labels = {"floor": "floor: read GT + prediction whole", "ours": "ours: evaluate_sample"}
-    for name, values in median.items():
-        print(
-            f"| {labels[name]} | {values['wall']:.2f} | {values['cpu']:.2f} | {values['rss']:.0f} |"
-        )
-    ratio = {k: median["ours"][k] / median["floor"][k] for k in ("wall", "cpu", "rss")}
-    print(f"| ratio ours/floor | {ratio['wall']:.2f} | {ratio['cpu']:.2f} | {ratio['rss']:.2f} |")
+    print(table, end="")
+    results_file.write_section(
+        args.out,
+        title="FISBe metrics: speed and memory on a full real volume",
+        start=start,
+        raw={"sample": args.sample, "pinning": pinned, "runs": runs},
+        table=table,
+        notes=f"Sample {args.sample}, {pinned}; each measurement a fresh process, "
+        f"{args.repeat} interleaved runs. Our evaluation printed: `{runs['ours'][0]['out']}`.",
+    )
 
 
 if __name__ == "__main__":

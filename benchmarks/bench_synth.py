@@ -1,9 +1,10 @@
 """Throughput of the synthetic data generator: seconds per sample, generate and write.
 
-Usage: ``python benchmarks/bench_synth.py [--repeat R] [--shape Z Y X ...]``; prints one
-Markdown table row per shape (wall and CPU seconds for ``generate_sample``, wall seconds for
+Usage: ``python benchmarks/bench_synth.py [--repeat R] [--shape Z Y X ...] [--out F]``; prints
+one Markdown table row per shape (wall and CPU seconds for ``generate_sample``, wall seconds for
 writing the zarr store, peak resident memory of the process so far, labelled neurons and
-foreground share of the last sample).
+foreground share of the last sample) and writes the table to ``--out``
+(``benchmarks/RESULTS-synth.md``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import results_file
 
 from fisbe_bench import synth
 
@@ -56,23 +58,48 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3, help="samples per shape")
     parser.add_argument("--shape", type=int, nargs=3, action="append", metavar=("Z", "Y", "X"))
+    results_file.add_out_option(parser, "synth")
     args = parser.parse_args()
+    start = results_file.started()
     shapes = [tuple(s) for s in args.shape] if args.shape else DEFAULT_SHAPES
     print(f"# {platform.processor() or platform.machine()}, numpy {np.__version__}")
-    print(
-        "| shape | generate wall s (median / min) | generate CPU s | write s | peak RSS GiB "
-        "| neurons | foreground % |"
-    )
-    print("|---|---|---|---|---|---|---|")
+    header = [
+        "shape",
+        "generate wall s (median / min)",
+        "generate CPU s",
+        "write s",
+        "peak RSS GiB",
+        "neurons",
+        "foreground %",
+    ]
+    print(results_file.markdown_table(header, []), end="")
+    raw, rows = {}, []
     for shape in shapes:
         repeat = args.repeat if np.prod(shape) <= 2**24 else 1
         r = bench(shape, repeat)
-        print(
-            f"| {'x'.join(map(str, shape))} | {r['wall']:.2f} / {r['wall_min']:.2f} "
-            f"| {r['cpu']:.2f} | {r['write']:.2f} | {r['peak_gib']:.1f} "
-            f"| {r['neurons']:.0f} | {100 * r['foreground']:.3f} |",
-            flush=True,
+        name = "x".join(map(str, shape))
+        raw[name] = {"repeat": repeat, **{k: round(v, 4) for k, v in r.items()}}
+        rows.append(
+            [
+                name,
+                f"{r['wall']:.2f} / {r['wall_min']:.2f}",
+                f"{r['cpu']:.2f}",
+                f"{r['write']:.2f}",
+                f"{r['peak_gib']:.1f}",
+                f"{r['neurons']:.0f}",
+                f"{100 * r['foreground']:.3f}",
+            ]
         )
+        print("| " + " | ".join(rows[-1]) + " |", flush=True)
+    results_file.write_section(
+        args.out,
+        title="Synthetic data generator: throughput",
+        start=start,
+        raw=raw,
+        table=results_file.markdown_table(header, rows),
+        notes=f"numpy {np.__version__}; `generate` is `synth.generate_sample` (CPU s: one core), "
+        "`write` the zarr write of raw + GT; peak RSS is the process maximum so far.",
+    )
 
 
 if __name__ == "__main__":

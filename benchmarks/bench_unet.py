@@ -1,9 +1,9 @@
-"""Benchmarks of B1 (unet_affinity) on this machine's CPU; prints one JSON line per figure.
+"""Benchmarks of B1 (unet_affinity); prints one JSON line per figure and writes it to --out.
 
-  python benchmarks/bench_unet.py train --preset config/unet/demo.yaml --data-root D --steps 20
+  python benchmarks/bench_unet.py train --preset config/unet/demo.yaml [--data-root D] --steps 20
   python benchmarks/bench_unet.py predict --preset config/unet/demo.yaml --shape 64 160 160
   python benchmarks/bench_unet.py instances --shape 128 256 256
-  python benchmarks/bench_unet.py score --data-root D --checkpoint RUN/best.pt --out OUT
+  python benchmarks/bench_unet.py score --data-root D --checkpoint RUN/best.pt --workdir OUT
   python benchmarks/bench_unet.py augment --crop 128 --items 8
 
 ``instances`` builds near-perfect probabilities from a synthetic sample's GT (numinst
@@ -11,7 +11,11 @@ one-hot, affinities 0.05/0.95 plus noise), so the foreground fraction and crossi
 pattern are those of the generator; ``score`` predicts the test split with a trained run
 and scores it next to B0; ``augment`` times training items (read, augment, targets) of a
 synthetic sample without the spatial/overlay/noise augmentations, with each of them
-always on, and with the defaults. Timings are wall-clock on a shared machine: rerun to compare.
+always on, and with the defaults. ``train`` without ``--data-root`` generates a small
+synthetic dataset first (not timed). ``train`` and ``predict`` take ``--device cuda`` (bf16
+as the preset says) for the GPU figures (``make bench-gpu``). Each command writes its figure,
+the machine and the command to ``--out`` (``benchmarks/RESULTS-unet.md``). Timings are
+wall-clock on a shared machine: rerun to compare.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import results_file
 import torch
 import zarr
 
@@ -43,14 +48,29 @@ def bench_train(args: argparse.Namespace) -> dict:
         checkpoint_every=args.steps + 1,
     )  # fmt: skip
     with tempfile.TemporaryDirectory() as out:
-        train(config, args.data_root, args.data_root / "sample_list_per_split.txt", out,
-              "cpu", progress=False)  # fmt: skip
+        data_root = args.data_root
+        if data_root is None:  # a small synthetic dataset, generated untimed
+            from fisbe_bench.synth import write_dataset
+
+            data_root = Path(out) / "data"
+            write_dataset(data_root, 4, 0, args.data_shape, 0)
+        train(config, data_root, data_root / "sample_list_per_split.txt", Path(out) / "run",
+              args.device, progress=False)  # fmt: skip
         seconds = [float(line.split(",")[-1]) for line in
-                   (Path(out) / "loss.csv").read_text().splitlines()[2:]]  # fmt: skip
+                   (Path(out) / "run" / "loss.csv").read_text().splitlines()[2:]]  # fmt: skip
     steps_per_s = len(seconds) / sum(seconds)
     return {"figure": "train_steps_per_s", "preset": str(args.preset), "batch": config.batch,
             "crop": config.crop, "steps": len(seconds), "steps_per_s": round(steps_per_s, 3),
-            "threads": torch.get_num_threads()}  # fmt: skip
+            "threads": torch.get_num_threads(), "device": args.device,
+            **_gpu(args.device)}  # fmt: skip
+
+
+def _gpu(device: str) -> dict:
+    """Name and peak memory of the CUDA device, if one was used."""
+    if not device.startswith("cuda"):
+        return {}
+    return {"gpu": torch.cuda.get_device_name(),
+            "gpu_peak_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2)}  # fmt: skip
 
 
 def bench_predict(args: argparse.Namespace) -> dict:
@@ -61,16 +81,18 @@ def bench_predict(args: argparse.Namespace) -> dict:
         checkpoint = Path(tmp) / "model.pt"
         torch.save({"model": AffinityUNet(config.model).state_dict(),
                     "config": config.to_dict()}, checkpoint)  # fmt: skip
-        model, _ = load_model(checkpoint, torch.device("cpu"))
+        model, _ = load_model(checkpoint, torch.device(args.device))
         raw = np.random.default_rng(0).integers(0, 1500, (3, *args.shape), dtype=np.uint16)
         sample_io.write_array(Path(tmp) / "s.zarr", contract.RAW_KEY, raw, (1, 64, 128, 128))
         started = time.perf_counter()
         tiles = predict_zarr(model, Path(tmp) / "s.zarr", Path(tmp) / "p.zarr",
-                             config.tile, config.overlap, bf16=False)  # fmt: skip
+                             config.tile, config.overlap,
+                             bf16=config.bf16 and args.device != "cpu")  # fmt: skip
         seconds = time.perf_counter() - started
     return {"figure": "predict_seconds", "preset": str(args.preset), "shape": args.shape,
             "tile": config.tile, "overlap": config.overlap, "tiles": tiles,
-            "seconds": round(seconds, 2)}  # fmt: skip
+            "seconds": round(seconds, 2), "device": args.device,
+            **_gpu(args.device)}  # fmt: skip
 
 
 def fake_probabilities(gt_path: Path, out: Path, offsets: list, noise: float, seed: int) -> None:
@@ -164,15 +186,15 @@ def bench_score(args: argparse.Namespace) -> dict:
     for set_name in ("completely", "partly"):
         results: dict[str, list] = {"unet_affinity": [], "threshold_cc": []}
         for sample in sorted((args.data_root / set_name / "test").glob("*.zarr")):
-            probs = args.out / "probs" / sample.name
-            pred = args.out / "unet_affinity" / sample.name
+            probs = args.workdir / "probs" / sample.name
+            pred = args.workdir / "unet_affinity" / sample.name
             started = time.perf_counter()
             predict_zarr(model, sample, probs, config.tile, config.overlap, bf16=False)
             seconds["predict"] += time.perf_counter() - started
             started = time.perf_counter()
             decode(probs, pred, Params())
             seconds["instances"] += time.perf_counter() - started
-            b0 = args.out / "threshold_cc" / sample.name
+            b0 = args.workdir / "threshold_cc" / sample.name
             b0_predict(sample, b0, ThresholdParams())
             gt = zarr.open_array(str(sample / contract.GT_KEY), mode="r")
             for method, path in (("unet_affinity", pred), ("threshold_cc", b0)):
@@ -231,6 +253,10 @@ def main() -> None:
         p.add_argument("--data-root", type=Path)
         p.add_argument("--steps", type=int, default=20)
         p.add_argument("--shape", type=int, nargs=3, default=[64, 160, 160])
+        p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
+        p.add_argument("--data-shape", type=int, nargs=3, default=[64, 160, 160],
+                       help="train without --data-root: generated sample shape")  # fmt: skip
+        results_file.add_out_option(p, "unet")
     p = sub.add_parser("instances")
     p.add_argument("--shape", type=int, nargs=3, default=[128, 256, 256])
     p.add_argument("--noise", type=float, default=0.1)
@@ -243,20 +269,44 @@ def main() -> None:
         metavar=("Z", "Y", "X"),
         help="mirror-tile the --shape probabilities up to this shape",
     )
+    results_file.add_out_option(p, "unet")
     p = sub.add_parser("score")
     p.add_argument("--data-root", type=Path, required=True)
     p.add_argument("--checkpoint", type=Path, required=True)
-    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--workdir", type=Path, required=True, help="predictions are kept here")
+    results_file.add_out_option(p, "unet")
     p = sub.add_parser("augment")
     p.add_argument("--crop", type=int, default=48)
     p.add_argument("--items", type=int, default=20)
     p.add_argument("--shape", type=int, nargs=3, default=[192, 320, 320])
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--tmp", type=Path, default=None)
+    results_file.add_out_option(p, "unet")
     args = parser.parse_args()
+    start = results_file.started()
     bench = {"train": bench_train, "predict": bench_predict, "instances": bench_instances,
              "score": bench_score, "augment": bench_augment}[args.what]  # fmt: skip
-    print(json.dumps(bench(args)), flush=True)
+    figure = bench(args)
+    print(json.dumps(figure), flush=True)
+    results_file.write_section(
+        args.out,
+        title="B1 `unet_affinity`: measured figures",
+        start=start,
+        raw=figure,
+        table=figure_table(figure),
+        notes=f"torch {torch.__version__}, {torch.get_num_threads()} threads",
+    )
+
+
+def figure_table(figure: dict) -> str:
+    """One table row per number of the figure (nested ones flattened)."""
+    rows = []
+    for key, value in figure.items():
+        if isinstance(value, dict):
+            rows += [[f"{key} {k}", json.dumps(v)] for k, v in value.items()]
+        elif key != "figure":
+            rows.append([key, json.dumps(value) if isinstance(value, list) else value])
+    return results_file.markdown_table([figure["figure"], "value"], rows)
 
 
 if __name__ == "__main__":
