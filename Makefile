@@ -71,8 +71,8 @@ bench-ci:
 	python3 benchmarks/bench_ci.py
 
 bench-gpu: setup
+	$(BENCH)/bench_unet.py gpu --preset config/unet/paper.yaml --device cuda
 	$(BENCH)/bench_unet.py train --preset config/unet/paper.yaml --device cuda --data-shape 160 256 256
-	$(BENCH)/bench_unet.py predict --preset config/unet/paper.yaml --device cuda --shape 400 700 700
 
 # Needs conda and the conda-forge channel (not reachable from CI): writes
 # workflow/envs/<env>.linux-64.pin.txt, which `--use-conda` then installs exactly.

@@ -5,6 +5,7 @@
   python benchmarks/bench_unet.py instances --shape 128 256 256
   python benchmarks/bench_unet.py score --data-root D --checkpoint RUN/best.pt --workdir OUT
   python benchmarks/bench_unet.py augment --crop 128 --items 8
+  python benchmarks/bench_unet.py gpu [--preset config/unet/paper.yaml] [--device cuda]
 
 ``instances`` builds near-perfect probabilities from a synthetic sample's GT (numinst
 one-hot, affinities 0.05/0.95 plus noise), so the foreground fraction and crossing
@@ -24,9 +25,12 @@ import argparse
 import dataclasses
 import json
 import shutil
+import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import results_file
@@ -212,6 +216,141 @@ def bench_score(args: argparse.Namespace) -> dict:
             "seconds": {k: round(v, 1) for k, v in seconds.items()}}  # fmt: skip
 
 
+GPU_VARIANTS = {"plain": (False, False), "channels_last": (True, False),
+                "compile": (False, True), "channels_last+compile": (True, True)}  # fmt: skip
+
+
+def _training_steps(config: Any, dev: torch.device, crop: list[int], steps: int,
+                    channels_last: bool, compiled: bool) -> float:  # fmt: skip
+    """Steps/s of forward + loss + backward + Adam at ``config.batch`` x ``crop`` on
+    random tensors (no data loading), bf16 autocast as the preset says."""
+    from fisbe_bench.methods.unet_affinity.predict import autocast
+    from fisbe_bench.methods.unet_affinity.targets import FOREGROUND, loss_terms
+
+    torch.manual_seed(0)
+    model = AffinityUNet(config.model).to(dev)
+    if channels_last:
+        model.to(memory_format=torch.channels_last_3d)  # type: ignore[call-overload]
+    network = torch.compile(model) if compiled else model
+    optimiser = torch.optim.Adam(model.parameters(), lr=config.lr)
+    k = len(config.model.offsets)
+    raw = torch.rand(config.batch, 3, *crop, device=dev)
+    if channels_last:
+        raw = raw.contiguous(memory_format=torch.channels_last_3d)
+    numinst = torch.randint(0, 3, (config.batch, *crop), device=dev)
+    affinities = torch.randint(0, 2, (config.batch, k, *crop), device=dev, dtype=torch.uint8)
+    classes = torch.full_like(affinities, FOREGROUND)
+
+    def step() -> None:
+        with autocast(dev, config.bf16):
+            logits = network(raw)
+        ce, bce = loss_terms(logits, numinst, affinities, classes)
+        (ce + bce).backward()
+        optimiser.step()
+        optimiser.zero_grad(set_to_none=True)
+
+    for _ in range(3):  # warm-up (compilation, cuDNN autotuning)
+        step()
+    _synchronize(dev)
+    started = time.perf_counter()
+    for _ in range(steps):
+        step()
+    _synchronize(dev)
+    return steps / (time.perf_counter() - started)
+
+
+def _synchronize(dev: torch.device) -> None:
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+
+
+def _utilisation(samples: list[float], stop: threading.Event) -> None:
+    """Append GPU utilisation (%) from nvidia-smi every 0.2 s until ``stop``."""
+    query = ["nvidia-smi", "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits"]
+    while not stop.is_set():
+        try:
+            samples.append(float(subprocess.run(query, capture_output=True, text=True,
+                                                check=True).stdout.split()[0]))  # fmt: skip
+        except (OSError, subprocess.CalledProcessError, ValueError, IndexError):
+            return
+        stop.wait(0.2)
+
+
+def bench_gpu(args: argparse.Namespace) -> dict:
+    """The paper preset's GPU figures: training steps/s (batch x crop, bf16) with and
+    without channels-last-3d and torch.compile, GPU utilisation while training, data-loader
+    headroom (items/s the loader makes over items/s training consumes), inference seconds
+    per volume including zarr reading and writing, and peak GPU memory of each."""
+    from fisbe_bench.methods.unet_affinity.data import CropDataset, index_sample
+    from fisbe_bench.synth import write_dataset
+
+    config = load_config(args.preset)
+    dev = torch.device(args.device)
+    crop = list(args.crop or config.crop)
+    figure: dict[str, Any] = {"figure": "gpu", "device": str(dev), "preset": str(args.preset),
+                              "batch": config.batch, "crop": crop, "bf16": config.bf16,
+                              "offsets": len(config.model.offsets)}  # fmt: skip
+    if dev.type == "cuda":
+        figure["gpu_name"] = torch.cuda.get_device_name(dev)
+    steps = {}
+    for name, (channels_last, compiled) in GPU_VARIANTS.items():
+        if compiled and dev.type != "cuda":
+            continue  # torch.compile is a GPU option of the presets
+        if dev.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(dev)
+        steps[name] = round(_training_steps(config, dev, crop, args.steps, channels_last,
+                                            compiled), 3)  # fmt: skip
+        if dev.type == "cuda":
+            figure[f"train_peak_gib_{name}"] = round(
+                torch.cuda.max_memory_allocated(dev) / 2**30, 2
+            )
+    figure["train_steps_per_s"] = steps
+    best = max(steps, key=steps.__getitem__)
+    samples: list[float] = []
+    stop = threading.Event()
+    if dev.type == "cuda":
+        watcher = threading.Thread(target=_utilisation, args=(samples, stop), daemon=True)
+        watcher.start()
+        _training_steps(config, dev, crop, args.steps, *GPU_VARIANTS[best])
+        stop.set()
+        watcher.join()
+    figure["gpu_utilisation_percent"] = round(float(np.mean(samples)), 1) if samples else None
+    with tempfile.TemporaryDirectory(dir=args.tmp) as tmp:
+        sample = write_dataset(Path(tmp), 1, 0, args.sample_shape, 0, only="synth_c000")[0]
+        data = CropDataset([index_sample(sample)], crop, config.model.offsets, 0,
+                           augment=config.augment)  # fmt: skip
+        workers = max(1, config.num_workers)
+        loader = torch.utils.data.DataLoader(data, batch_size=config.batch, num_workers=workers)
+        batches = iter(loader)
+        next(batches)  # workers started
+        started = time.perf_counter()
+        for _ in range(args.loader_batches):
+            next(batches)
+        items_per_s = args.loader_batches * config.batch / (time.perf_counter() - started)
+        del batches, loader
+        headroom = items_per_s / (steps[best] * config.batch)
+        figure["loader"] = {"workers": workers, "items_per_s": round(items_per_s, 2),
+                            "headroom": round(headroom, 2)}  # fmt: skip
+        raw = np.random.default_rng(0).integers(0, 1500, (3, *args.volume), dtype=np.uint16)
+        sample_io.write_array(Path(tmp) / "v.zarr", contract.RAW_KEY, raw, (1, 64, 128, 128))
+        del raw
+        torch.manual_seed(0)
+        checkpoint = Path(tmp) / "model.pt"
+        torch.save({"model": AffinityUNet(config.model).state_dict(),
+                    "config": config.to_dict()}, checkpoint)  # fmt: skip
+        model, _ = load_model(checkpoint, dev)
+        if dev.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(dev)
+        started = time.perf_counter()
+        tiles = predict_zarr(model, Path(tmp) / "v.zarr", Path(tmp) / "p.zarr", config.tile,
+                             config.overlap, bf16=config.bf16)  # fmt: skip
+        figure["inference"] = {"volume": [3, *args.volume], "tile": config.tile, "tiles": tiles,
+                               "seconds": round(time.perf_counter() - started, 2)}  # fmt: skip
+        if dev.type == "cuda":
+            figure["inference"]["peak_gib"] = round(torch.cuda.max_memory_allocated(dev) / 2**30, 2)
+    return figure
+
+
 NEW_AUGMENTATIONS = ("elastic", "rotate", "overlay", "noise", "blur", "gamma")
 
 
@@ -275,6 +414,16 @@ def main() -> None:
     p.add_argument("--checkpoint", type=Path, required=True)
     p.add_argument("--workdir", type=Path, required=True, help="predictions are kept here")
     results_file.add_out_option(p, "unet")
+    p = sub.add_parser("gpu")
+    p.add_argument("--preset", type=Path, default=Path("config/unet/paper.yaml"))
+    p.add_argument("--device", default="cuda")
+    p.add_argument("--crop", type=int, nargs=3, help="training crop (default: the preset's)")
+    p.add_argument("--steps", type=int, default=50, help="timed training steps per variant")
+    p.add_argument("--loader-batches", type=int, default=20)
+    p.add_argument("--sample-shape", type=int, nargs=3, default=[192, 320, 320])
+    p.add_argument("--volume", type=int, nargs=3, default=[400, 700, 700])
+    p.add_argument("--tmp", type=Path, default=None)
+    results_file.add_out_option(p, "unet")
     p = sub.add_parser("augment")
     p.add_argument("--crop", type=int, default=48)
     p.add_argument("--items", type=int, default=20)
@@ -285,7 +434,8 @@ def main() -> None:
     args = parser.parse_args()
     start = results_file.started()
     bench = {"train": bench_train, "predict": bench_predict, "instances": bench_instances,
-             "score": bench_score, "augment": bench_augment}[args.what]  # fmt: skip
+             "score": bench_score, "augment": bench_augment,
+             "gpu": bench_gpu}[args.what]  # fmt: skip
     figure = bench(args)
     print(json.dumps(figure), flush=True)
     results_file.write_section(

@@ -80,3 +80,20 @@ def test_bench_demo_on_the_tiny_config(tmp_path: Path) -> None:
     assert "| method | completely S | combined S | combined avF1 | combined C |" in text
     assert re.search(r"\| threshold_cc \| [\d.]+ \[[\d.]+, [\d.]+\] \| [\d.]+ \[", text)
     assert "Median 26-connected pieces per neuron:" in text
+
+
+def test_gpu_benchmark_runs_its_code_paths_on_the_cpu(tmp_path: Path) -> None:
+    """``bench_unet.py gpu`` at toy sizes on the CPU (no compile, no utilisation): every
+    figure but the GPU-only ones is measured and written."""
+    out = tmp_path / "RESULTS-unet.md"
+    command = [
+        sys.executable, str(REPO / "benchmarks" / "bench_unet.py"), "gpu", "--device", "cpu",
+        "--crop", "16", "16", "16", "--steps", "1", "--loader-batches", "1",
+        "--sample-shape", "32", "64", "64", "--volume", "16", "48", "48", "--out", str(out),
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=600)
+    assert done.returncode == 0, done.stderr
+    text = out.read_text()
+    for key in ('"train_steps_per_s"', '"plain"', '"channels_last"', '"headroom"', '"inference"'):
+        assert key in text
+    assert '"compile"' not in text  # a GPU option only
