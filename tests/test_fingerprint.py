@@ -30,6 +30,8 @@ def package(tmp_path: Path) -> Path:
             "errors.py": "",
             "unused.py": "",
             "late.py": "",
+            "tried.py": "",
+            "handled.py": "",
             "methods/__init__.py": "from fisbe_bench.errors import FisbeError\n",
             "methods/a/__init__.py": "from .params import Params\n",
             "methods/a/params.py": "from ... import errors\n",
@@ -50,6 +52,14 @@ def package(tmp_path: Path) -> Path:
         "from . import unused  # relative: not the package's\n"
         "if True:\n"
         "    from fisbe_bench import metrics, __version__\n"
+        "class C:\n"
+        "    def m(self):\n"
+        "        with open(__file__):\n"
+        "            from fisbe_bench import tried\n"
+        "try:\n"
+        "    pass\n"
+        "except ImportError:\n"
+        "    import fisbe_bench.handled\n"
     )
     return tmp_path
 
@@ -59,6 +69,7 @@ def test_closure_follows_imports_anywhere_and_includes_parent_packages(package: 
     assert list(closure) == [
         "fisbe_bench",
         "fisbe_bench.errors",
+        "fisbe_bench.handled",  # in an except block
         "fisbe_bench.late",  # imported inside a function
         "fisbe_bench.methods",
         "fisbe_bench.methods.a",  # the package of run, its __init__ imports params
@@ -66,6 +77,7 @@ def test_closure_follows_imports_anywhere_and_includes_parent_packages(package: 
         "fisbe_bench.methods.a.run",
         "fisbe_bench.metrics",  # `from fisbe_bench import metrics`: a subpackage
         "fisbe_bench.metrics.core",
+        "fisbe_bench.tried",  # in a with block of a method
     ]
     assert closure["fisbe_bench.methods.a"] == package / "src/fisbe_bench/methods/a/__init__.py"
     assert closure["fisbe_bench.late"] == package / "src/fisbe_bench/late.py"

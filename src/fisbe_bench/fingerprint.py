@@ -4,8 +4,10 @@ Snakemake tracks a rule's own script, not the modules that script imports. Each 
 passes the fingerprint of its script's import closure as a parameter (``params: code=...``),
 so that editing one of those modules reruns the rule's jobs. Imports are found statically
 (``ast``), anywhere in a file, functions included; importing ``a.b.c`` runs the packages
-``a`` and ``a.b`` first, so their ``__init__.py`` belong to the closure. Standard library only:
-the Snakefile imports this module before any environment exists.
+``a`` and ``a.b`` first, so their ``__init__.py`` belong to the closure. Dynamic imports
+(``importlib``, as in the ``fisbe-bench`` dispatcher) are not followed; the workflow's adapter
+scripts use none. Standard library only: the Snakefile imports this module before any
+environment exists.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import ast
 import functools
 import hashlib
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 PACKAGE = "fisbe_bench"
@@ -42,7 +45,7 @@ def imported_names(path: Path, package: str | None) -> set[str]:
 def _imported_names(path: Path, package: str | None, stamp: tuple[int, int]) -> frozenset[str]:
     """:func:`imported_names`, parsed once per file version within a process."""
     names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_bytes(), filename=str(path))):
+    for node in _statements(ast.parse(path.read_bytes(), filename=str(path)).body):
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -51,6 +54,16 @@ def _imported_names(path: Path, package: str | None, stamp: tuple[int, int]) -> 
                 names.add(base)
                 names.update(f"{base}.{alias.name}" for alias in node.names)
     return frozenset(n for n in names if n == PACKAGE or n.startswith(f"{PACKAGE}."))
+
+
+def _statements(body: Iterable[ast.AST]) -> Iterator[ast.AST]:
+    """Every statement in ``body`` and in the blocks nested in it (functions, classes, ``if``,
+    ``try``, ``with``, loops, ``match``): all places an import can be, without visiting the
+    far more numerous expression nodes."""
+    for node in body:
+        yield node
+        for block in ("body", "orelse", "finalbody", "handlers", "cases"):
+            yield from _statements(getattr(node, block, ()))
 
 
 def _absolute(node: ast.ImportFrom, package: str | None) -> str | None:
