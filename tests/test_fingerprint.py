@@ -153,5 +153,7 @@ def test_real_closures_are_as_narrow_as_their_imports() -> None:
     decode = import_closure(SRC, SCRIPTS / "unet_affinity_instances.py")
     assert "fisbe_bench.methods.unet_affinity.train" not in decode
     assert "fisbe_bench.methods.unet_affinity.model" not in decode  # no torch
-    # Training selects its best checkpoint by the FISBe score: the metrics are its code.
-    assert "fisbe_bench.metrics.match" in import_closure(SRC, SCRIPTS / "unet_affinity_train.py")
+    # Tuning scores parameter sets and training keeps its best checkpoint by the FISBe score:
+    # the metrics are their code too.
+    for script in ("colour_clustering_tune.py", "unet_affinity_train.py"):
+        assert "fisbe_bench.metrics.match" in import_closure(SRC, SCRIPTS / script)
