@@ -17,6 +17,7 @@ include: "workflow/rules/colour_clustering.smk"
 include: "workflow/rules/unet_affinity.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/label_efficiency.smk"
+include: "workflow/rules/seeds.smk"
 
 
 rule all:

@@ -60,9 +60,10 @@ def synthetic(args: argparse.Namespace) -> dict[str, Any]:
     from fisbe_bench import synth
     from fisbe_bench.methods import colour_clustering as colour
     from fisbe_bench.methods import threshold_cc
-    from fisbe_bench.methods.colour_clustering.tuning import TuneSample, read_grid
+    from fisbe_bench.methods.colour_clustering import Params
     from fisbe_bench.metrics import evaluate_sample
     from fisbe_bench.splits import parse_split_file
+    from fisbe_bench.tuning import TuneSample, read_grid
 
     data = Path(args.data)
     if not (data / synth.SPLIT_FILE).exists():
@@ -75,7 +76,9 @@ def synthetic(args: argparse.Namespace) -> dict[str, Any]:
     val = [TuneSample(str(path(e)), str(path(e)), e.set == "partly") for e in entries]
     val = [s for s, e in zip(val, entries, strict=True) if e.split == "val"]
     start = time.perf_counter()
-    best, table = colour.tune(val, read_grid(args.grid), jobs=args.jobs)
+    best, table = colour.tune(
+        val, read_grid(args.grid, Params(), "colour_clustering"), jobs=args.jobs
+    )
     tune_s = time.perf_counter() - start
     out = Path(args.out)
     colour.write_params(out / "params.json", best, table, split="val", S=max(r["S"] for r in table))

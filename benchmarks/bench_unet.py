@@ -4,11 +4,14 @@
   python benchmarks/bench_unet.py predict --preset config/unet/demo.yaml --shape 64 160 160
   python benchmarks/bench_unet.py instances --shape 128 256 256
   python benchmarks/bench_unet.py score --data-root D --checkpoint RUN/best.pt --out OUT
+  python benchmarks/bench_unet.py augment --crop 128 --items 8
 
 ``instances`` builds near-perfect probabilities from a synthetic sample's GT (numinst
 one-hot, affinities 0.05/0.95 plus noise), so the foreground fraction and crossing
 pattern are those of the generator; ``score`` predicts the test split with a trained run
-and scores it next to B0. Timings are wall-clock on a shared machine: rerun to compare.
+and scores it next to B0; ``augment`` times training items (read, augment, targets) of a
+synthetic sample without the spatial/overlay/noise augmentations, with each of them
+always on, and with the defaults. Timings are wall-clock on a shared machine: rerun to compare.
 """
 
 from __future__ import annotations
@@ -187,6 +190,38 @@ def bench_score(args: argparse.Namespace) -> dict:
             "seconds": {k: round(v, 1) for k, v in seconds.items()}}  # fmt: skip
 
 
+NEW_AUGMENTATIONS = ("elastic", "rotate", "overlay", "noise", "blur", "gamma")
+
+
+def bench_augment(args: argparse.Namespace) -> dict:
+    """Milliseconds (wall and CPU) per training item of a ``--crop``-cube crop."""
+    from fisbe_bench.methods.unet_affinity.config import DEFAULT_OFFSETS, Augment
+    from fisbe_bench.methods.unet_affinity.data import CropDataset, index_sample
+    from fisbe_bench.synth import write_dataset
+
+    base = dataclasses.replace(Augment(), **dict.fromkeys(NEW_AUGMENTATIONS, 0.0))
+    variants = {"without_new": base, "defaults": Augment()}
+    variants |= {f"{name}_always": dataclasses.replace(base, **{name: 1.0})
+                 for name in NEW_AUGMENTATIONS}  # fmt: skip
+    crop = [args.crop] * 3
+    timings = {}
+    with tempfile.TemporaryDirectory(dir=args.tmp) as tmp:
+        sample = write_dataset(Path(tmp), 1, 0, args.shape, args.seed, only="synth_c000")[0]
+        index = index_sample(sample)
+        for name, augment in variants.items():
+            data = CropDataset([index], crop, DEFAULT_OFFSETS, args.seed, augment=augment)
+            data[0]  # warm-up: opens the arrays
+            wall, cpu = time.perf_counter(), time.process_time()
+            for item in range(1, args.items + 1):
+                data[item]
+            timings[name] = {
+                "wall_ms": round(1000 * (time.perf_counter() - wall) / args.items, 1),
+                "cpu_ms": round(1000 * (time.process_time() - cpu) / args.items, 1),
+            }
+    return {"figure": "augment_ms_per_item", "crop": crop, "shape": args.shape,
+            "items": args.items, "offsets": len(DEFAULT_OFFSETS), **timings}  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="what", required=True)
@@ -212,9 +247,15 @@ def main() -> None:
     p.add_argument("--data-root", type=Path, required=True)
     p.add_argument("--checkpoint", type=Path, required=True)
     p.add_argument("--out", type=Path, required=True)
+    p = sub.add_parser("augment")
+    p.add_argument("--crop", type=int, default=48)
+    p.add_argument("--items", type=int, default=20)
+    p.add_argument("--shape", type=int, nargs=3, default=[192, 320, 320])
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--tmp", type=Path, default=None)
     args = parser.parse_args()
     bench = {"train": bench_train, "predict": bench_predict, "instances": bench_instances,
-             "score": bench_score}[args.what]  # fmt: skip
+             "score": bench_score, "augment": bench_augment}[args.what]  # fmt: skip
     print(json.dumps(bench(args)), flush=True)
 
 

@@ -155,5 +155,5 @@ def test_real_closures_are_as_narrow_as_their_imports() -> None:
     assert "fisbe_bench.methods.unet_affinity.model" not in decode  # no torch
     # Tuning scores parameter sets and training keeps its best checkpoint by the FISBe score:
     # the metrics are their code too.
-    for script in ("colour_clustering_tune.py", "unet_affinity_train.py"):
+    for script in ("colour_clustering_tune.py", "unet_affinity_tune.py", "unet_affinity_train.py"):
         assert "fisbe_bench.metrics.match" in import_closure(SRC, SCRIPTS / script)

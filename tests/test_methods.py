@@ -35,8 +35,8 @@ def test_from_config_reads_params_keys_and_skips_workflow_keys() -> None:
     entry = {"kind": "colour_clustering", "grid": "g.yaml", "unmix": False, "min_size": 9}
     params = colour_clustering.Params.from_config(entry)
     assert params == colour_clustering.Params(unmix=False, min_size=9)
-    entry = {"kind": "unet_affinity", "preset": "p.yaml", "long_bias": 0.7}
-    assert unet_affinity.Params.from_config(entry) == unet_affinity.Params(long_bias=0.7)
+    entry = {"kind": "unet_affinity", "preset": "p.yaml", "merge_bias": 0.7}
+    assert unet_affinity.Params.from_config(entry) == unet_affinity.Params(merge_bias=0.7)
 
 
 @pytest.mark.parametrize(
@@ -45,7 +45,7 @@ def test_from_config_reads_params_keys_and_skips_workflow_keys() -> None:
         ("threshold_cc", {"treshold": 0.3}, "unknown config key 'treshold'"),
         ("threshold_cc", {"grid": "config/colour_grid.yaml"}, "unknown config key 'grid'"),
         ("colour_clustering", {"otsu": True}, "unknown config key 'otsu'"),
-        ("unet_affinity", {"grid": "g.yaml"}, "unknown config key 'grid'"),
+        ("unet_affinity", {"threshold": 0.3}, "unknown config key 'threshold'"),
         ("unet_affinity", {"kind": "threshold_cc"}, "kind 'threshold_cc'"),
         ("threshold_cc", {"otsu": "yes"}, "'otsu' must be a bool"),
     ],

@@ -23,6 +23,8 @@ GPU_RULES = {
     "predict_unet_affinity",
     "train_unet_affinity_fraction",
     "predict_unet_affinity_fraction",
+    "train_unet_affinity_seed",
+    "predict_unet_affinity_seed",
 }
 
 

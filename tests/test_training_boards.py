@@ -11,6 +11,7 @@ from conftest import REPO, write_evaluation
 from fisbe_bench.cli import main
 from fisbe_bench.errors import FisbeError
 from fisbe_bench.reports.leaderboard import write_leaderboard
+from fisbe_bench.reports.tables import leaderboard_columns
 from fisbe_bench.training import method_training
 
 
@@ -49,7 +50,9 @@ def test_leaderboard_csv_appends_training(methods: dict[str, Path], tmp_path: Pa
     write_leaderboard("ds", methods, tmp_path / "new", bootstrap=20, training=TRAINING)
     old = pd.read_csv(tmp_path / "old/leaderboard.csv")
     new = pd.read_csv(tmp_path / "new/leaderboard.csv")
-    assert list(new.columns) == [*old.columns[:-1], "training"] and old.columns[-1] == "training"
+    columns = leaderboard_columns()
+    assert list(new.columns) == list(old.columns) == columns
+    assert columns.index("training") == columns.index("num_images") + 1  # then the seed spread
     assert (old["training"] == "none").all()
     assert dict(zip(new["method"], new["training"], strict=True)) == TRAINING
     pd.testing.assert_frame_equal(old.drop(columns="training"), new.drop(columns="training"))

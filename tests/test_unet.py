@@ -8,12 +8,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import yaml
 import zarr
 
 from fisbe_bench import sample_io
 from fisbe_bench.cli import main
 from fisbe_bench.contract import PRED_KEY, RAW_CLIP, RAW_KEY
-from fisbe_bench.methods.unet_affinity.config import ModelConfig, config_from_dict, load_config
+from fisbe_bench.methods.unet_affinity.config import (
+    Augment,
+    ModelConfig,
+    config_from_dict,
+    load_config,
+)
 from fisbe_bench.methods.unet_affinity.config import Params as InstanceParams
 from fisbe_bench.methods.unet_affinity.data import CropDataset, index_sample
 from fisbe_bench.methods.unet_affinity.instances import extract_instances
@@ -30,11 +36,15 @@ from fisbe_bench.methods.unet_affinity.targets import (
     loss_terms,
     numinst_target,
     pack_membership,
+    pair_weights,
 )
-from fisbe_bench.methods.unet_affinity.train import train
+from fisbe_bench.methods.unet_affinity.train import train, validation_samples
+from fisbe_bench.splits import SplitEntry, split_file_text
+from fisbe_bench.training import method_training
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "config" / "unet" / "tiny.yaml"
+TINY_PARTLY = ROOT / "config" / "unet" / "tiny_partly.yaml"
 OFFSETS = ((1, 0, 0), (0, 1, 0), (0, 0, 1), (0, 3, 0))
 
 
@@ -115,6 +125,48 @@ def test_loss_masks_pairs_touching_overlaps() -> None:
     assert not torch.allclose(base, bce(logits, overlap_weight=0.5))
 
 
+def test_loss_ignores_voxels_and_pairs_of_weight_zero() -> None:
+    torch.manual_seed(0)
+    classes = torch.full((2, 4, 3, 4, 5), FOREGROUND)
+    affinities = torch.randint(0, 2, classes.shape)
+    numinst = torch.randint(0, 3, (2, 3, 4, 5))
+    logits = torch.randn(2, 7, 3, 4, 5, requires_grad=True)
+    weight = torch.ones(2, 3, 4, 5)
+    weight[0, :, :2] = 0.0  # unlabelled background of a partly labelled image
+    pair_weight = torch.ones(classes.shape)
+    pair_weight[0, :, :, :2] = 0.0
+    pair_weight[1, 2] = 0.01
+
+    def terms(values: torch.Tensor, *weights: torch.Tensor | None) -> torch.Tensor:
+        ce, bce = loss_terms(
+            values, numinst, affinities, classes, 0.0, 0.1, 0.0, (1.0, 2.0, 3.0), *weights
+        )
+        return torch.stack([ce, bce])
+
+    base = terms(logits, weight, pair_weight)
+    changed = logits.detach().clone()
+    changed[0, :, :, :2] += torch.randn(7, 3, 2, 5) * 5  # predictions where the weight is 0
+    assert torch.allclose(base, terms(changed, weight, pair_weight))
+    base.sum().backward()
+    assert logits.grad is not None
+    assert not logits.grad[0, :, :, :2].any() and logits.grad[0, :, :, 2:].abs().sum() > 0
+    # all-one weights are the unweighted loss; 0.01 counts, if little
+    ones = torch.ones_like(weight), torch.ones_like(pair_weight)
+    assert torch.allclose(terms(logits, *ones), terms(logits, None, None))
+    assert not torch.allclose(base, terms(logits, weight, (pair_weight > 0.5).float()))
+
+
+def test_pair_weights_take_the_smaller_voxel_weight() -> None:
+    weight = np.ones((5, 5, 5), np.float32)
+    weight[2, 2, 3] = 0.01
+    pairs = pair_weights(weight, [(0, 0, 1), (1, 0, 0)], margin=1)
+    assert pairs.shape == (2, 3, 3, 3)
+    assert pairs[0, 1, 1, 1] == np.float32(0.01)  # (2,2,2) -> (2,2,3)
+    assert pairs[0, 1, 1, 2] == np.float32(0.01)  # (2,2,3) -> (2,2,4): partner in the margin
+    assert pairs[1, 1, 1, 2] == pairs[1, 0, 1, 2] == np.float32(0.01)  # both pairs along z
+    assert (pairs == 1).sum() == 2 * 27 - 4
+
+
 @pytest.mark.parametrize("batch_norm", [False, True])
 def test_tiled_inference_equals_whole_volume(tmp_path: Path, batch_norm: bool) -> None:
     torch.manual_seed(0)
@@ -179,16 +231,80 @@ def tiny(**changes: object) -> object:
     return dataclasses.replace(config, **changes)
 
 
-def test_crop_dataset_is_seeded(dataset: Path) -> None:
+@pytest.mark.parametrize("augment", ["default", "all"])
+def test_crop_dataset_is_seeded(dataset: Path, augment: str) -> None:
     index = index_sample(dataset / "completely/train/synth_c000.zarr")
     assert len(index.foreground) and index.shape == (32, 64, 64)
+    partly = index_sample(dataset / "partly/train/synth_p000.zarr", partly=True)
     config = tiny()
-    data = CropDataset([index], (32, 32, 32), config.model.offsets, seed=3)
-    first, again = data[5], data[5]
-    assert first["raw"].shape == (3, 32, 32, 32) and first["raw"].dtype == np.float32
-    assert first["affinities"].shape == (len(config.model.offsets), 32, 32, 32)
-    for key in first:
-        np.testing.assert_array_equal(first[key], again[key])
+    every = Augment.parse(dict.fromkeys(Augment.names(), 1.0))
+    data = CropDataset(
+        [index, partly], (32, 32, 32), config.model.offsets, seed=3,
+        augment=every if augment == "all" else True,
+    )  # fmt: skip
+    for item in (5, 6):
+        first, again = data[item], data[item]
+        assert first["raw"].shape == (3, 32, 32, 32) and first["raw"].dtype == np.float32
+        assert first["affinities"].shape == (len(config.model.offsets), 32, 32, 32)
+        assert first["weight"].shape == (32, 32, 32) and first["pair_weight"].dtype == np.float16
+        for key in first:
+            np.testing.assert_array_equal(first[key], again[key])
+
+
+def test_partly_labelled_background_is_down_weighted(dataset: Path) -> None:
+    offsets = tiny().model.offsets
+    completely = index_sample(dataset / "completely/train/synth_c000.zarr")
+    partly = index_sample(dataset / "partly/train/synth_p000.zarr", partly=True)
+    plain = CropDataset([completely], (32, 32, 32), offsets, seed=0, augment=False)
+    assert all(plain[i]["weight"].min() == 1 and plain[i]["pair_weight"].min() == 1 for i in (0, 1))
+    data = CropDataset(
+        [partly], (32, 32, 32), offsets, seed=0, augment=False, partly_background_weight=0.05
+    )
+    item = data[0]
+    assert (item["numinst"] > 0).any() and (item["numinst"] == 0).any()
+    expected = np.where(item["numinst"] == 0, 0.05, 1.0).astype(np.float32)
+    np.testing.assert_array_equal(item["weight"], expected)
+    valid = item["classes"] != INVALID
+    touches = np.isin(item["classes"], [BACKGROUND, BOUNDARY]) & valid
+    np.testing.assert_allclose(item["pair_weight"][touches], 0.05, rtol=1e-3)
+    assert (item["pair_weight"][item["classes"] == FOREGROUND] == 1).all()
+
+
+def test_validation_takes_both_sets_in_turn(tmp_path: Path) -> None:
+    names = [("c0", "completely"), ("c1", "completely"), ("c2", "completely"), ("p0", "partly")]
+    for name, set_name in names:
+        (tmp_path / set_name / "val" / f"{name}.zarr").mkdir(parents=True)
+    split = tmp_path / "split.txt"
+    split.write_text(split_file_text(SplitEntry(n, s, "val") for n, s in names))
+    picked = [path.stem for path, _ in validation_samples(tmp_path, split, 3)]
+    assert picked == ["c0", "p0", "c1"]
+    assert len(validation_samples(tmp_path, split, 10)) == 4
+
+
+def test_partly_presets_differ_only_in_sets() -> None:
+    for name in ("tiny", "demo", "paper"):
+        plain = load_config(ROOT / "config" / "unet" / f"{name}.yaml")
+        partly = load_config(ROOT / "config" / "unet" / f"{name}_partly.yaml")
+        assert plain.sets == ("completely",) and partly.sets == ("completely", "partly")
+        assert dataclasses.replace(partly, sets=plain.sets) == plain, name
+    for config_file, preset in (("config.yaml", "demo"), ("fisbe.yaml", "paper")):
+        methods = yaml.safe_load((ROOT / "config" / config_file).read_text())["methods"]
+        entry = methods["unet_affinity_partly"]
+        assert entry["preset"] == f"config/unet/{preset}_partly.yaml"
+        assert method_training(entry, ROOT) == "completely+partly"
+        assert method_training(methods["unet_affinity"], ROOT) == "completely"
+
+
+@pytest.mark.parametrize("preset", [TINY, TINY_PARTLY])
+def test_both_training_regimes_train(dataset: Path, tmp_path: Path, preset: Path) -> None:
+    split = dataset / "sample_list_per_split.txt"
+    config = dataclasses.replace(load_config(preset), steps=2, val_every=0)
+    summary = train(config, dataset, split, tmp_path, "cpu", progress=False)
+    assert summary["step"] == 2 and (tmp_path / "last.pt").is_file()
+    indexed = sorted(p.name.split("_")[0] for p in (tmp_path / "sample_index").iterdir())
+    assert indexed == (["completely", "partly"] if preset == TINY_PARTLY else ["completely"])
+    losses = [row.split(",")[1] for row in (tmp_path / "loss.csv").read_text().splitlines()[1:]]
+    assert len(losses) == 2 and all(np.isfinite(float(loss)) for loss in losses)
 
 
 def _weights(path: Path) -> dict[str, torch.Tensor]:

@@ -104,3 +104,17 @@ def write_instances(
     if attrs:
         array.attrs.update(dict(attrs))
     return n
+
+
+def instance_stack(labels: np.ndarray, extra: Mapping[int, np.ndarray]) -> np.ndarray:
+    """Label image, or a (N, Z, Y, X) channel stack when there are overlap voxels."""
+    if not extra:
+        return labels
+    n = int(labels.max(initial=0))
+    stack = np.zeros((n, *labels.shape), labels.dtype)
+    for index in range(n):
+        stack[index][labels == index + 1] = index + 1
+        voxels = extra.get(index + 1)
+        if voxels is not None and len(voxels):
+            stack[(index, *voxels.T)] = index + 1
+    return stack

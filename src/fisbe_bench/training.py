@@ -1,4 +1,5 @@
-"""What a method was trained on, for the two FISBe leaderboards (stdlib + PyYAML only).
+"""What a method was trained on, for the two FISBe leaderboards, and with which seeds
+(stdlib + PyYAML only).
 
 ``completely``: trained on completely labelled data; ``completely+partly``: also on partly
 labelled data; ``none``: not trained (appears on both leaderboards).
@@ -33,11 +34,27 @@ def method_training(method: Mapping[str, Any], repo: str | Path) -> str:
         return str(method["training"])
     if method.get("kind") != "unet_affinity":
         return "none"
+    sets = set(_preset(method, repo).get("sets", ["completely"]))
+    return "completely+partly" if "partly" in sets else "completely"
+
+
+def method_seeds(method: Mapping[str, Any], repo: str | Path) -> list[int]:
+    """Training seeds of one configured method, the first being its main run: ``seeds``,
+    else the ``seed`` of a ``unet_affinity`` preset (default 0); none for untrained kinds."""
+    if method.get("kind") != "unet_affinity":
+        return []
+    if "seeds" in method:
+        return [int(seed) for seed in method["seeds"]]
+    return [int(_preset(method, repo).get("seed", 0))]
+
+
+def _preset(method: Mapping[str, Any], repo: str | Path) -> dict[str, Any]:
     preset = Path(method.get("preset", "config/unet/demo.yaml"))
     path = preset if preset.is_absolute() else Path(repo) / preset
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except (OSError, yaml.YAMLError) as err:
         raise FisbeError(f"cannot read the training preset: {err}", path) from err
-    sets = set(data.get("sets", ["completely"]))
-    return "completely+partly" if "partly" in sets else "completely"
+    if not isinstance(data, dict):
+        raise FisbeError("the training preset must be a mapping", path)
+    return data

@@ -13,7 +13,7 @@ sys.path.insert(0, str(REPO / "src"))
 from fisbe_bench.download import read_checksum_table  # noqa: E402  (stdlib only)
 from fisbe_bench.fingerprint import code_fingerprint  # noqa: E402  (stdlib only)
 from fisbe_bench.plan import plan_dataset  # noqa: E402  (stdlib only)
-from fisbe_bench.training import method_training  # noqa: E402  (stdlib + PyYAML)
+from fisbe_bench.training import method_seeds, method_training  # noqa: E402  (stdlib + PyYAML)
 
 validate(config, "../schemas/config.schema.yaml")  # keys per method kind, ranges, url + checksum
 
@@ -25,6 +25,7 @@ DATASETS = {name: config["datasets"][name] for name in config["run"]}
 EVAL_SPLIT = config["eval_split"]
 METHODS = config["methods"]
 TRAINING = {name: method_training(method, REPO) for name, method in METHODS.items()}
+SEEDS = {name: method_seeds(method, REPO) for name, method in METHODS.items()}
 
 
 def repo_path(path):
@@ -80,6 +81,14 @@ def samples(dataset, split=EVAL_SPLIT):
     return [row["sample"] for row in SHEETS[dataset] if row["split"] == split]
 
 
+def split_outputs(wildcards, pattern, split):
+    """``pattern`` for every sample of ``split``, the job's other wildcards filled in."""
+    return [
+        pattern.format(**dict(wildcards.items()), sample=sample)
+        for sample in samples(wildcards.dataset, split)
+    ]
+
+
 def sample_zarr(dataset, sample):
     """Path of a sample's zarr group, FISBe archive layout."""
     row = next(r for r in SHEETS[dataset] if r["sample"] == sample)
@@ -116,6 +125,7 @@ def prediction_dir(wildcards):
 # Label efficiency: a learned method with `label_fractions` is also trained on a subset of the
 # training images per fraction below 1 (fraction 1 is its normal run).
 FRACTION_DIR = "results/{dataset}/{method}/label_efficiency/fraction_{fraction}"
+UNET_GRID = "config/unet_grid.yaml"  # the schema's default decoding grid of unet_affinity
 LABEL_SUBSET_SEED = 0  # fixed, so presets are compared on the same subsets
 
 
@@ -157,6 +167,53 @@ def label_efficiency_outputs():
     ]
 
 
+# Seeds: a learned method with `seeds` trains one model per seed; the first seed is its normal
+# run (results/<dataset>/<method>/...), each further seed runs under SEED_DIR.
+SEED_DIR = "results/{dataset}/{method}/seeds/seed_{seed}"
+
+
+def extra_seeds(method):
+    """A method's seeds after the first, as path names (none: a single run)."""
+    return [str(seed) for seed in SEEDS[method][1:]]
+
+
+def seeded_methods(kind):
+    return [name for name in methods_of(kind) if extra_seeds(name)]
+
+
+def decoding_config(method):
+    """A method's entry without `seeds`: the same for every seed, and adding seeds leaves the
+    decoding jobs of the first as they are."""
+    return {key: value for key, value in METHODS[method].items() if key != "seeds"}
+
+
+def seed_predictions(wildcards):
+    """Predictions of the evaluation split by one further seed's model."""
+    return expand(
+        f"{SEED_DIR}/predictions/{{sample}}.zarr",
+        dataset=wildcards.dataset,
+        method=wildcards.method,
+        seed=wildcards.seed,
+        sample=samples(wildcards.dataset),
+    )
+
+
+def seed_runs(dataset):
+    """Method -> seed -> evaluation folder, for methods with several seeds (first: main run)."""
+    evaluation = f"{SEED_DIR}/evaluation"
+    return {
+        method: {
+            SEEDS[method][0]: f"results/{dataset}/{method}/evaluation",
+            **{
+                int(seed): evaluation.format(dataset=dataset, method=method, seed=seed)
+                for seed in extra_seeds(method)
+            },
+        }
+        for method in METHODS
+        if extra_seeds(method)
+    }
+
+
 def leaderboards():
     return expand(
         "results/{dataset}/leaderboard/leaderboard.{ext}",
@@ -170,6 +227,7 @@ wildcard_constraints:
     method=any_of(METHODS),
     sample=r"[A-Za-z0-9][A-Za-z0-9_\-]*",
     fraction=r"[0-9][0-9.e\-]*",
+    seed=r"0|[1-9][0-9]*",
 
 
 def checksum_table(dataset):

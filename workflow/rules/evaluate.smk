@@ -104,6 +104,11 @@ rule leaderboard:
             dataset=wildcards.dataset,
             method=METHODS,
         ),
+        seed_summaries=lambda wildcards: [
+            f"{folder}/summary.json"
+            for runs in seed_runs(wildcards.dataset).values()
+            for folder in list(runs.values())[1:]
+        ],
     output:
         csv=report(
             "results/{dataset}/leaderboard/leaderboard.csv",
@@ -143,5 +148,6 @@ rule leaderboard:
         bootstrap=config["leaderboard"]["bootstrap"],
         seed=config["leaderboard"]["seed"],
         training=TRAINING,
+        seed_runs=lambda wildcards: seed_runs(wildcards.dataset),
     script:
         "../scripts/leaderboard.py"

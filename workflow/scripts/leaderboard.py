@@ -15,4 +15,5 @@ run_step(
     bootstrap=snakemake.params.bootstrap,  # noqa: F821
     seed=snakemake.params.seed,  # noqa: F821
     training=snakemake.params.training,  # noqa: F821
+    seed_runs=snakemake.params.seed_runs,  # noqa: F821
 )

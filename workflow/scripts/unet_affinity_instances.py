@@ -1,7 +1,8 @@
-"""Snakemake adapter: B1 instances (mutex watershed + overlaps) for one sample."""
+"""Snakemake adapter: B1 instances (fragments, mutex watershed, overlaps) for one sample,
+with the decoding parameters tuned on val."""
 
-from fisbe_bench.methods.unet_affinity.config import Params
 from fisbe_bench.methods.unet_affinity.instances import decode
+from fisbe_bench.methods.unet_affinity.tuning import read_params
 from fisbe_bench.snakemake_adapter import run_step
 
 run_step(
@@ -9,5 +10,5 @@ run_step(
     decode,
     probs_path=snakemake.input.probabilities,  # noqa: F821
     out_path=snakemake.output[0],  # noqa: F821
-    params=Params.from_config(snakemake.params.method),  # noqa: F821
+    params=read_params(snakemake.input.params),  # noqa: F821
 )

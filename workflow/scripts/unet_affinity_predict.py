@@ -11,4 +11,5 @@ run_step(
     out_path=snakemake.output[0],  # noqa: F821
     threads=snakemake.threads,  # noqa: F821
     expect_gpu=bool(snakemake.resources.get("gpu", 0)),  # noqa: F821
+    tta=snakemake.params.tta,  # noqa: F821
 )

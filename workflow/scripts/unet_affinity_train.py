@@ -14,4 +14,5 @@ run_step(
     curve_out=snakemake.output.curve,  # noqa: F821
     threads=snakemake.threads,  # noqa: F821
     expect_gpu=bool(snakemake.resources.get("gpu", 0)),  # noqa: F821
+    seed=snakemake.params.seed,  # noqa: F821
 )

@@ -23,7 +23,9 @@ from fisbe_bench.reports.tables import (
     INTERVAL_METRICS,
     SET_TITLES,
     format_ci,
+    format_seed_spread,
     format_value,
+    seeded_rows,
     training_boards,
 )
 from fisbe_bench.training import BOARDS
@@ -155,7 +157,8 @@ def render_page(
     notes: Sequence[str] = (),
     bootstrap_info: str = "",
 ) -> str:
-    """The whole page as a string: leaderboards, F1 per threshold, tests, figures, notes."""
+    """The whole page as a string: leaderboards, spread across seeds, F1 per threshold,
+    tests, figures, notes."""
     methods = list(dict.fromkeys(leaderboard["method"]))
     parts = [
         "<!DOCTYPE html>",
@@ -184,6 +187,10 @@ def render_page(
     if len(boards) > 1:
         parts.append('<p class="muted">Untrained methods appear on both leaderboards.</p>')
     parts.append(_metric_legend())
+    seeded = seeded_rows(leaderboard)
+    if not seeded.empty:
+        parts.append("<h2>Spread across training seeds</h2>")
+        parts.append(_seeds_table(seeded))
     if not per_threshold.empty:
         parts.append("<h2>F1 per clDice threshold</h2>")
         for name in SET_ORDER:
@@ -258,6 +265,28 @@ def _leaderboard_table(rows: pd.DataFrame, table_id: str) -> str:
         images = _as_float(row.num_images)
         text = format_value("num_images", images)
         cells.append(f'<td data-value="{_number(images)}">{text}</td>')
+        out.append(f"<tr>{''.join(cells)}</tr>")
+    out.append("</tbody></table>")
+    return "".join(out)
+
+
+def _seeds_table(rows: pd.DataFrame) -> str:
+    """Mean ± sample SD (min–max) of S, avF1 and C across seeds, per method and set."""
+    out = [
+        '<p class="muted">Methods trained with several seeds: mean ± sample SD (min–max) over '
+        "the seeds; the leaderboards above and the paired comparisons show the first seed.</p>"
+    ]
+    headers = [_header("Method", False), _header("Set", False), _header("Seeds", True)]
+    headers += [_header(k, True, METRIC_HELP[k]) for k in INTERVAL_METRICS]
+    out.append(f'<table class="sortable" id="seeds"><thead><tr>{"".join(headers)}</tr>')
+    out.append("</thead><tbody>")
+    for row in rows.itertuples(index=False):
+        cells = [_text_cell(row.method), _text_cell(SET_TITLES[row.set])]
+        cells.append(f'<td data-value="{row.n_seeds}">{row.n_seeds}</td>')
+        for key in INTERVAL_METRICS:
+            mean = _as_float(getattr(row, f"{key}_seed_mean"))
+            text = _e(format_seed_spread(row, key))
+            cells.append(f'<td data-value="{_number(mean)}">{text}</td>')
         out.append(f"<tr>{''.join(cells)}</tr>")
     out.append("</tbody></table>")
     return "".join(out)

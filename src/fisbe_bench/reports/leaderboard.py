@@ -1,10 +1,12 @@
 """``fisbe-bench leaderboard``: aggregate method evaluations into the dataset leaderboard.
 
 Writes into ``--out-dir``: ``leaderboard.csv`` (method, set, rank, S, S_lo, S_hi, avF1,
-..., FM, counts), ``leaderboard_completely.csv`` / ``leaderboard_combined.csv`` (one per
-FISBe setting present), ``leaderboard.md``, ``leaderboard.html`` (self-contained),
-``per_threshold.csv``, ``per_sample.csv``, ``bootstrap.csv``, ``pairwise.csv`` (paired
-comparisons of every two methods) and its forest plot ``pairwise.{png,svg}``.
+..., FM, counts, training, n_seeds and the spread across seeds), ``seeds.csv`` (S, avF1
+and C of every seed of methods trained with several), ``leaderboard_completely.csv`` /
+``leaderboard_combined.csv`` (one per FISBe setting present), ``leaderboard.md``,
+``leaderboard.html`` (self-contained), ``per_threshold.csv``, ``per_sample.csv``,
+``bootstrap.csv``, ``pairwise.csv`` (paired comparisons of every two methods) and its
+forest plot ``pairwise.{png,svg}``.
 Every file is written atomically.
 """
 
@@ -24,6 +26,7 @@ from fisbe_bench.reports import html, stats, tables
 from fisbe_bench.reports.evaluations import (
     Evaluation,
     coverage_column,
+    load_evaluation,
     load_evaluations,
     pair_methods,
     write_csv,
@@ -42,10 +45,13 @@ def write_leaderboard(
     bootstrap: int = stats.N_BOOT,
     seed: int = 0,
     training: Mapping[str, str] | None = None,
+    seed_runs: Mapping[str, Mapping[int, str | Path]] | None = None,
 ) -> dict[str, Path]:
     """Read the evaluations (method -> evaluation folder), compute intervals and tests,
     write all outputs; returns the written paths by kind. ``training`` (method ->
-    ``completely`` / ``completely+partly`` / ``none``) splits the two FISBe leaderboards."""
+    ``completely`` / ``completely+partly`` / ``none``) splits the two FISBe leaderboards.
+    ``seed_runs`` (method -> seed -> evaluation folder, the first seed being the method's
+    evaluation, which alone enters ranks, intervals and tests) adds the spread across seeds."""
     out_dir = Path(out_dir)
     if bootstrap < 1:
         raise FisbeError(f"bootstrap resamples must be positive, got {bootstrap}")
@@ -63,7 +69,10 @@ def write_leaderboard(
     bad = sorted({t for t in (training or {}).values()} - set(TRAININGS))
     if bad:
         raise FisbeError(f"unknown training {bad}; expected one of {TRAININGS}")
-    leaderboard = tables.leaderboard_table(loaded, intervals, training)
+    seeds = _load_seed_runs(seed_runs or {}, evaluations)
+    leaderboard = tables.leaderboard_table(
+        loaded, intervals, training, {m: list(runs.values()) for m, runs in seeds.items()}
+    )
     pairwise = stats.pairwise_table(loaded, n_boot=bootstrap, seed=seed)
     figures = _find_figures(Path(figures_dir)) if figures_dir is not None else []
     for note in notes:
@@ -75,6 +84,7 @@ def write_leaderboard(
         "per_sample": write_csv(per_sample, out_dir / "per_sample.csv"),
         "bootstrap": write_csv(intervals, out_dir / "bootstrap.csv"),
         "pairwise": write_csv(pairwise, out_dir / "pairwise.csv"),
+        "seeds": write_csv(_seeds_table(seeds), out_dir / "seeds.csv"),
     }
     written["pairwise_figure"] = _write_forest(pairwise, out_dir)
     if len(loaded) > 1:
@@ -98,6 +108,31 @@ def write_leaderboard(
     )
     written["html"] = write_text(out_dir / "leaderboard.html", page)
     return written
+
+
+def _load_seed_runs(
+    seed_runs: Mapping[str, Mapping[int, str | Path]], evaluations: Mapping[str, str | Path]
+) -> dict[str, dict[int, tables.Summary]]:
+    """Method -> seed -> summary of every seed's evaluation."""
+    unknown = sorted(set(seed_runs) - set(evaluations))
+    if unknown:
+        raise FisbeError(f"seeds given for unknown method(s) {unknown}")
+    return {
+        method: {int(seed): load_evaluation(method, path).summary for seed, path in runs.items()}
+        for method, runs in seed_runs.items()
+    }
+
+
+def _seeds_table(seeds: Mapping[str, Mapping[int, tables.Summary]]) -> pd.DataFrame:
+    """method, seed, set, S, avF1, C: one row per seed and set."""
+    rows = [
+        {"method": method, "seed": seed, "set": name}
+        | {key: values[key] for key in tables.INTERVAL_METRICS}
+        for method, runs in seeds.items()
+        for seed, summary in runs.items()
+        for name, values in summary.items()
+    ]
+    return pd.DataFrame(rows, columns=["method", "seed", "set", *tables.INTERVAL_METRICS])
 
 
 def _consistency_notes(evaluations: Sequence[Evaluation], intervals: pd.DataFrame) -> list[str]:

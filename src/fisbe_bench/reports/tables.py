@@ -2,12 +2,14 @@
 
 The leaderboard has one row per method and set (completely, partly, combined) with the
 columns of the FISBe project page (S, avF1, C, clDice_TP, tp, FS, FM), ranked by S
-within each set; bootstrap intervals (``S_lo``, ``S_hi``, ...) join when given.
+within each set; bootstrap intervals (``S_lo``, ``S_hi``, ...) join when given, and for
+methods trained with several seeds the spread of S, avF1 and C across them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -18,6 +20,14 @@ from fisbe_bench.training import BOARDS
 INTERVAL_METRICS = ("S", "avF1", "C")
 SETTINGS = {"completely": "completely labelled", "combined": "completely + partly labelled"}
 SET_TITLES = {**SETTINGS, "partly": "partly labelled"}
+SEED_STATS = ("mean", "sd", "min", "max")
+Summary = Mapping[str, Mapping[str, Any]]
+"""A method's ``summary.json``: set -> metric -> value."""
+
+
+def seed_columns() -> list[str]:
+    """``n_seeds`` and the spread across seeds: ``S_seed_mean``, ``S_seed_sd``, ..."""
+    return ["n_seeds", *(f"{key}_seed_{stat}" for key in INTERVAL_METRICS for stat in SEED_STATS)]
 
 
 def leaderboard_columns() -> list[str]:
@@ -27,20 +37,23 @@ def leaderboard_columns() -> list[str]:
         metrics.append(key)
         if key in INTERVAL_METRICS:
             metrics += [f"{key}_lo", f"{key}_hi"]
-    return ["method", "set", "rank", *metrics, *COUNTS, "training"]
+    return ["method", "set", "rank", *metrics, *COUNTS, "training", *seed_columns()]
 
 
 def leaderboard_table(
     evaluations: Sequence[Evaluation],
     intervals: pd.DataFrame | None = None,
     training: Mapping[str, str] | None = None,
+    seeds: Mapping[str, Sequence[Summary]] | None = None,
 ) -> pd.DataFrame:
     """One row per method and set, ranked by S (1 = best; ties share the better rank).
 
     ``intervals`` (from :func:`fisbe_bench.reports.stats.bootstrap_table`) has columns
     method, set, metric, lo, hi; missing intervals stay NaN. ``training`` (method ->
-    ``completely`` / ``completely+partly`` / ``none``) fills the last column; unlisted
-    methods count as untrained (``none``).
+    ``completely`` / ``completely+partly`` / ``none``) fills its column; unlisted
+    methods count as untrained (``none``). ``seeds`` (method -> summaries of each seed's
+    run) fills ``n_seeds`` (1 for unlisted methods) and, from two seeds on, the mean,
+    sample SD, min and max across seeds of S, avF1 and C.
     """
     rows = []
     for evaluation in evaluations:
@@ -72,7 +85,62 @@ def leaderboard_table(
     for key in ("FS", "FM", *COUNTS):
         table[key] = pd.to_numeric(table[key]).round().astype("Int64")
     table["training"] = table["method"].map(lambda m: (training or {}).get(m, "none"))
+    table = _seed_spread(table, seeds or {})
     return table[leaderboard_columns()].reset_index(drop=True)
+
+
+def _seed_spread(table: pd.DataFrame, seeds: Mapping[str, Sequence[Summary]]) -> pd.DataFrame:
+    table = table.copy()
+    table["n_seeds"] = table["method"].map(lambda m: max(1, len(seeds.get(m, ())))).astype(int)
+    for column in seed_columns()[1:]:
+        table[column] = np.nan
+    for i, row in table.iterrows():
+        runs = seeds.get(str(row["method"]), ())
+        if len(runs) < 2 or any(row["set"] not in run for run in runs):
+            continue
+        for key in INTERVAL_METRICS:
+            values = np.array([float(run[row["set"]][key]) for run in runs])
+            spread = (values.mean(), values.std(ddof=1), values.min(), values.max())
+            for stat, value in zip(SEED_STATS, spread, strict=True):
+                table.loc[i, f"{key}_seed_{stat}"] = value
+    return table
+
+
+def seeded_rows(leaderboard: pd.DataFrame) -> pd.DataFrame:
+    """Rows of methods with several seeds, by method then set (completely, combined, partly)."""
+    rows = leaderboard[leaderboard["n_seeds"] > 1]
+    order = {name: i for i, name in enumerate(("completely", "combined", "partly"))}
+    return rows.sort_values(["method", "set"], key=lambda c: c.map(order) if c.name == "set" else c)
+
+
+def format_seed_spread(row: Any, key: str, decimals: int = 2) -> str:
+    """``0.34 ± 0.02 (0.31–0.36)``: mean ± sample SD (min–max) of ``key`` across seeds."""
+    mean, sd, low, high = (getattr(row, f"{key}_seed_{stat}") for stat in SEED_STATS)
+    if pd.isna(mean):
+        return "–"
+    return f"{mean:.{decimals}f} ± {sd:.{decimals}f} ({low:.{decimals}f}–{high:.{decimals}f})"
+
+
+def seeds_markdown(leaderboard: pd.DataFrame) -> list[str]:
+    """Markdown lines of the spread across training seeds (methods with several seeds)."""
+    rows = seeded_rows(leaderboard)
+    if rows.empty:
+        return []
+    lines = [
+        "",
+        "## Spread across training seeds",
+        "",
+        "Mean ± sample SD (min–max) over the seeds of each method trained with several; "
+        "the tables above and the paired comparisons show its first seed.",
+        "",
+        "| Method | Set | Seeds | " + " | ".join(INTERVAL_METRICS) + " |",
+        "|---|---|---:|" + "---:|" * len(INTERVAL_METRICS),
+    ]
+    for row in rows.itertuples(index=False):
+        cells = [_escape_markdown(row.method), row.set, str(row.n_seeds)]
+        cells += [format_seed_spread(row, key) for key in INTERVAL_METRICS]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
 
 
 def per_threshold_table(evaluations: Sequence[Evaluation]) -> pd.DataFrame:
@@ -134,6 +202,7 @@ def markdown_tables(
         lines += _markdown_board(rows, level, decimals)
     if len(boards) > 1:
         lines += ["", "Untrained methods appear on both leaderboards."]
+    lines += seeds_markdown(leaderboard)
     if pairwise is not None:
         lines += pairwise_markdown(pairwise)
     return "\n".join(lines) + "\n"

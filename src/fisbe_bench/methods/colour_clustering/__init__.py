@@ -24,13 +24,14 @@ from fisbe_bench.methods.colour_clustering.input import (
     read_input,
 )
 from fisbe_bench.methods.colour_clustering.params import METHOD, WORKFLOW_KEYS, Params
-from fisbe_bench.methods.colour_clustering.pipeline import instance_stack, predict, segment
+from fisbe_bench.methods.colour_clustering.pipeline import predict, segment
 from fisbe_bench.methods.colour_clustering.tuning import (
     parameter_grid,
     read_params,
     tune,
     write_params,
 )
+from fisbe_bench.sample_io import instance_stack
 
 __all__ = [
     "METHOD",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import Path
 
@@ -73,17 +72,3 @@ def predict(
         return sample_io.write_instances(
             tmp, labels, extra_voxels=extra, attrs={"method": METHOD, **asdict(params)}
         )
-
-
-def instance_stack(labels: np.ndarray, extra: Mapping[int, np.ndarray]) -> np.ndarray:
-    """Label image, or a (N, Z, Y, X) channel stack when there are overlap voxels."""
-    if not extra:
-        return labels
-    n = int(labels.max(initial=0))
-    stack = np.zeros((n, *labels.shape), labels.dtype)
-    for index in range(n):
-        stack[index][labels == index + 1] = index + 1
-        voxels = extra.get(index + 1)
-        if voxels is not None and len(voxels):
-            stack[(index, *voxels.T)] = index + 1
-    return stack

@@ -1,9 +1,13 @@
-"""CLI of B1: ``fisbe-bench unet-affinity {train,predict,decode}``.
+"""CLI of B1: ``fisbe-bench unet-affinity {train,predict,decode,tune}``.
 
 - ``train --config C.yaml --data-root D --split-file F --out DIR``: train (or resume) the
   affinity U-Net from a YAML preset.
-- ``predict --checkpoint best.pt --raw S.zarr --out PROB.zarr``: tiled network outputs.
-- ``decode --probs PROB.zarr --out PRED.zarr``: instances from numinst + affinities.
+- ``predict --checkpoint best.pt --raw S.zarr --out PROB.zarr [--tta flip]``: tiled network
+  outputs (optionally averaged over the 8 flips).
+- ``decode --probs PROB.zarr --out PRED.zarr [--params params.json]``: instances from
+  numinst + affinities.
+- ``tune --samples splits.tsv --probs DIR --grid G.yaml --out params.json``: decoding
+  parameters grid-searched on a split's network outputs.
 
 torch is imported only by the actions that need it.
 """
@@ -25,7 +29,7 @@ def _triple(parser: argparse.ArgumentParser, flag: str, text: str) -> None:
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     """Subcommands ``train``, ``predict`` and ``decode``."""
-    sub = parser.add_subparsers(dest="action", required=True, metavar="{train,predict,decode}")
+    sub = parser.add_subparsers(dest="action", required=True, metavar="{train,predict,decode,tune}")
     train = sub.add_parser("train", help="train the affinity U-Net from a YAML preset")
     train.add_argument("--config", required=True, type=Path, help="preset, config/unet/*.yaml")
     train.add_argument(
@@ -49,6 +53,12 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     _triple(predict, "--overlap", "tile overlap (default: the checkpoint's config)")
     _triple(predict, "--margin", "voxels discarded at interior tile faces (default overlap/4)")
     predict.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    predict.add_argument(
+        "--tta",
+        choices=("none", "flip"),
+        default="none",
+        help="test-time augmentation: flip averages each tile over its 8 mirrorings (8x time)",
+    )
     predict.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
     defaults = Params()
@@ -57,21 +67,34 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     decode.add_argument("--out", required=True, type=Path, help="prediction zarr to write")
     decode.add_argument("--foreground-threshold", type=float, default=defaults.foreground_threshold)
     decode.add_argument("--overlap-threshold", type=float, default=defaults.overlap_threshold)
+    decode.add_argument("--params", type=Path, help="params.json of tune (flags below ignored)")
     decode.add_argument("--affinity-threshold", type=float, default=defaults.affinity_threshold)
     decode.add_argument(
-        "--short-bias",
+        "--fragment-threshold",
         type=float,
-        default=defaults.short_bias,
-        help="nearest-neighbour edges attract iff affinity > this",
+        default=defaults.fragment_threshold,
+        help="nearest-neighbour affinity that joins voxels into fragments",
     )
     decode.add_argument(
-        "--long-bias",
+        "--merge-bias",
         type=float,
-        default=defaults.long_bias,
-        help="long-range edges attract iff affinity > this",
+        default=defaults.merge_bias,
+        help="fragments attract iff their mean affinity > this",
     )
     decode.add_argument("--min-size", type=int, default=defaults.min_size)
     decode.add_argument("--overlap-rounds", type=int, default=defaults.overlap_rounds)
+    decode.add_argument(
+        "--no-bridge", action="store_true", help="do not join instances through overlap runs"
+    )
+
+    tune = sub.add_parser("tune", help="grid-search the decoding on a split's network outputs")
+    tune.add_argument("--samples", required=True, type=Path, help="sample table (splits.tsv)")
+    tune.add_argument(
+        "--probs", required=True, type=Path, help="folder of <sample>.zarr written by predict"
+    )
+    tune.add_argument("--split", default="val", help="split to tune on (default val)")
+    tune.add_argument("--grid", required=True, type=Path, help="grid YAML (config/unet_grid.yaml)")
+    tune.add_argument("--out", required=True, type=Path, help="params.json to write")
 
 
 def _train(args: argparse.Namespace) -> None:
@@ -98,29 +121,40 @@ def _predict(args: argparse.Namespace) -> None:
 
     predict(
         args.checkpoint, args.raw, args.out, args.tile, args.overlap, args.margin,
-        args.device, progress=not args.no_progress,
+        args.device, progress=not args.no_progress, tta=args.tta == "flip",
     )  # fmt: skip
 
 
 def _decode(args: argparse.Namespace) -> None:
     from fisbe_bench.methods.unet_affinity.instances import decode
+    from fisbe_bench.methods.unet_affinity.tuning import read_params
 
-    params = Params(
+    params = read_params(args.params) if args.params else Params(
         foreground_threshold=args.foreground_threshold,
         overlap_threshold=args.overlap_threshold,
         affinity_threshold=args.affinity_threshold,
-        short_bias=args.short_bias,
-        long_bias=args.long_bias,
+        fragment_threshold=args.fragment_threshold,
+        merge_bias=args.merge_bias,
         min_size=args.min_size,
         overlap_rounds=args.overlap_rounds,
-    )
+        bridge_overlaps=not args.no_bridge,
+    )  # fmt: skip
     started = time.perf_counter()
     n = decode(args.probs, args.out, params)
     seconds = round(time.perf_counter() - started, 2)
     print(json.dumps({"sample": Path(args.out).name, "instances": n, "seconds": seconds}))
 
 
+def _tune(args: argparse.Namespace) -> None:
+    from fisbe_bench.methods.unet_affinity.tuning import tune_to_file
+
+    probabilities = {path.name.removesuffix(".zarr"): path for path in args.probs.glob("*.zarr")}
+    best = tune_to_file(args.samples, probabilities, args.split, args.grid, args.out)
+    print(json.dumps({"out": str(args.out), "params": dataclasses.asdict(best)}))
+
+
 def run(args: argparse.Namespace) -> int:
     """Run one action; prints a one-line JSON summary."""
-    {"train": _train, "predict": _predict, "decode": _decode}[args.action](args)
+    actions = {"train": _train, "predict": _predict, "decode": _decode, "tune": _tune}
+    actions[args.action](args)
     return 0

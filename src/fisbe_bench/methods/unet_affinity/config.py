@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,22 +15,30 @@ from fisbe_bench.errors import FisbeError
 from fisbe_bench.methods import params_from_config
 
 METHOD = "unet_affinity"
-WORKFLOW_KEYS = frozenset({"kind", "preset", "label_fractions"})
+# read by the workflow: ``grid`` (decoding tuning), ``seeds`` (one training run per seed),
+# ``tta`` (prediction rule)
+WORKFLOW_KEYS = frozenset({"kind", "preset", "grid", "label_fractions", "seeds", "tta"})
 # network outputs (``predict``), the input of ``decode``: probabilities (C, Z, Y, X)
 NUMINST_KEY = "volumes/numinst"
 AFFINITY_KEY = "volumes/affinities"
 
-DEFAULT_OFFSETS: tuple[tuple[int, int, int], ...] = (
-    (1, 0, 0),
-    (0, 1, 0),
-    (0, 0, 1),
-    (3, 0, 0),
-    (0, 3, 0),
-    (0, 0, 3),
-    (9, 0, 0),
-    (0, 9, 0),
-    (0, 0, 9),
-)
+
+def neighbourhood_offsets(scales: tuple[int, ...]) -> tuple[tuple[int, int, int], ...]:
+    """The 13 directions of the 26-neighbourhood (one of each +/- pair: an affinity is
+    symmetric), each at every distance in ``scales``, nearest first."""
+    directions = [d for d in itertools.product((-1, 0, 1), repeat=3) if d > (0, 0, 0)]
+    return tuple(
+        (s * z, s * y, s * x) for s in scales for z, y, x in sorted(directions, key=_length)
+    )
+
+
+def _length(direction: tuple[int, ...]) -> tuple[int, tuple[int, ...]]:
+    return sum(map(abs, direction)), direction
+
+
+# Scale 1 gives the 26-connected fragments; 3 and 9 jump across crossings and signal gaps
+# (the oracle: `fisbe-bench oracle`, docs/baselines in README).
+DEFAULT_OFFSETS = neighbourhood_offsets((1, 3, 9))
 
 
 @dataclass(frozen=True)
@@ -40,10 +49,11 @@ class Params:
     foreground_threshold: float = 0.5
     overlap_threshold: float = 0.5
     affinity_threshold: float = 0.5
-    short_bias: float = 0.5
-    long_bias: float = 0.5
+    fragment_threshold: float = 0.9
+    merge_bias: float = 0.5
     min_size: int = contract.MIN_SIZE
-    overlap_rounds: int = 3
+    overlap_rounds: int = 50
+    bridge_overlaps: bool = True
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Params:
@@ -73,8 +83,52 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
+class Augment:
+    """Probability of each augmentation per crop (mirroring per axis)."""
+
+    mirror: float = 0.5
+    transpose: float = 0.5  # swap Y and X (square crops)
+    permute: float = 0.5  # RGB channel permutation
+    hue: float = 0.3
+    intensity: float = 0.5  # per-channel scale and shift
+    elastic: float = 0.5
+    rotate: float = 0.5
+    overlay: float = 0.3  # a second crop on top: crossings of distinct neurons
+    noise: float = 0.3
+    blur: float = 0.2
+    gamma: float = 0.3
+
+    @classmethod
+    def parse(cls, value: bool | Mapping[str, Any]) -> Augment:
+        """``true``: these defaults; ``false``: none; a mapping overrides defaults by name."""
+        if isinstance(value, bool):
+            return cls() if value else cls(**dict.fromkeys(cls.names(), 0.0))
+        if not isinstance(value, Mapping):
+            raise ValueError(f"augment must be true, false or a mapping, got {value!r}")
+        unknown = sorted(set(value) - set(cls.names()))
+        if unknown:
+            raise ValueError(f"unknown augment keys {unknown} (known: {sorted(cls.names())})")
+        for key, p in value.items():
+            if isinstance(p, bool) or not isinstance(p, int | float) or not 0 <= p <= 1:
+                raise ValueError(f"augment.{key} must be a probability in [0, 1], got {p!r}")
+        return dataclasses.replace(cls(), **{key: float(p) for key, p in value.items()})
+
+    @classmethod
+    def names(cls) -> list[str]:
+        """The augmentation names (mapping keys)."""
+        return [f.name for f in dataclasses.fields(cls)]
+
+
+@dataclass(frozen=True)
 class TrainConfig:
-    """Everything that determines a training run (weights depend on nothing else)."""
+    """Everything that determines a training run (weights depend on nothing else).
+
+    ``sets``: the FISBe training regime, ``[completely]`` or ``[completely, partly]``; in
+    partly labelled images voxels outside every labelled neuron weigh
+    ``partly_background_weight`` in the loss (they may belong to an unlabelled neuron).
+    ``augment``: per-augmentation probabilities (:class:`Augment`; YAML ``true`` for the
+    defaults, ``false`` for none, or a mapping of some of them).
+    """
 
     model: ModelConfig = field(default_factory=ModelConfig)
     crop: tuple[int, int, int] = (64, 64, 64)
@@ -92,9 +146,10 @@ class TrainConfig:
     affinity_weight: float = 1.0
     background_pair_weight: float = 0.0
     boundary_pair_weight: float = 0.1
-    overlap_pair_weight: float = 0.0
+    overlap_pair_weight: float = 1.0
     numinst_class_weights: tuple[float, float, float] = (1.0, 1.0, 1.0)
-    augment: bool = True
+    partly_background_weight: float = 0.01
+    augment: Augment = field(default_factory=Augment)
     num_workers: int = 0  # data-loader processes; a workflow rule allows threads - 1
     bf16: bool = True
     channels_last: bool = True
@@ -143,6 +198,11 @@ def config_from_dict(data: dict[str, Any], source: Path | None = None) -> TrainC
             data[key] = _triple(data[key], key, source)
     if "sets" in data:
         data["sets"] = tuple(data["sets"])
+    if "augment" in data:
+        try:
+            data["augment"] = Augment.parse(data["augment"])
+        except ValueError as err:
+            raise FisbeError(str(err), source) from err
     if "numinst_class_weights" in data:
         weights = data["numinst_class_weights"]
         if not (isinstance(weights, list | tuple) and len(weights) == 3):
@@ -172,6 +232,8 @@ def _check(config: TrainConfig, source: Path | None) -> None:
         problems.append("p_foreground + p_overlap must lie in [0, 1]")
     if set(config.sets) - {"completely", "partly"} or not config.sets:
         problems.append(f"sets must be completely and/or partly, got {config.sets}")
+    if not 0 <= config.partly_background_weight <= 1:
+        problems.append("partly_background_weight must lie in [0, 1]")
     if problems:
         raise FisbeError("; ".join(problems), source)
 

@@ -1,4 +1,5 @@
-"""Training crops read straight from zarr, PatchPerPix-style sampling and augmentation.
+"""Training crops read straight from zarr, PatchPerPix-style sampling, augmentation
+(``augment``) and loss weights.
 
 Each item is drawn by its own generator seeded with ``(seed, index)``, so a batch depends
 only on the seed and the step: resuming, or using more loader workers, yields the same
@@ -8,7 +9,6 @@ once from GT z-slabs.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,11 +20,22 @@ import zarr
 from fisbe_bench import contract
 from fisbe_bench.contract import GT_KEY, RAW_KEY
 from fisbe_bench.errors import FisbeError
+from fisbe_bench.methods.unet_affinity.augment import (
+    Augment,
+    Crop,
+    draw_warp,
+    intensity,
+    mirror_transpose,
+    overlay,
+    source_box,
+    warp,
+)
 from fisbe_bench.methods.unet_affinity.targets import (
     affinity_target,
     count_members,
     numinst_target,
     pack_membership,
+    pair_weights,
 )
 
 if TYPE_CHECKING:
@@ -41,6 +52,7 @@ class SampleIndex:
     shape: tuple[int, int, int]
     foreground: np.ndarray  # (n, 3) int32 voxel coordinates
     overlap: np.ndarray  # (m, 3) int32 voxel coordinates of two or more neurons
+    partly: bool = False  # partly labelled: unlabelled neurons lie in the GT's background
 
 
 def _subsample(points: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
@@ -50,7 +62,9 @@ def _subsample(points: list[np.ndarray], rng: np.random.Generator) -> np.ndarray
     return stacked.astype(np.int32)
 
 
-def index_sample(path: str | Path, seed: int = 0, slab: int = 32) -> SampleIndex:
+def index_sample(
+    path: str | Path, seed: int = 0, slab: int = 32, partly: bool = False
+) -> SampleIndex:
     """Find foreground and overlap voxels of one sample, reading the GT in z-slabs."""
     path = Path(path)
     try:
@@ -75,6 +89,7 @@ def index_sample(path: str | Path, seed: int = 0, slab: int = 32) -> SampleIndex
         cast(tuple[int, int, int], tuple(gt.shape[1:])),
         _subsample(foreground, rng),
         _subsample(overlap, rng),
+        partly,
     )
 
 
@@ -94,22 +109,14 @@ def read_padded(
     return out
 
 
-def hue_rotation(angle: float) -> np.ndarray:
-    """3x3 rotation about the grey axis (1, 1, 1): a hue shift that keeps brightness."""
-    axis = np.ones(3) / math.sqrt(3.0)
-    cross = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
-    return (
-        math.cos(angle) * np.eye(3)
-        + math.sin(angle) * cross
-        + (1 - math.cos(angle)) * np.outer(axis, axis)
-    ).astype(np.float32)
-
-
 class CropDataset:
     """Map-style dataset: item ``i`` is one augmented crop with its targets.
 
     Returns a dict of ``raw`` (3, Z, Y, X) float32, ``numinst`` (Z, Y, X) uint8,
-    ``affinities`` and ``classes`` (K, Z, Y, X) uint8 (see ``targets.affinity_target``).
+    ``affinities`` and ``classes`` (K, Z, Y, X) uint8 (see ``targets.affinity_target``),
+    ``weight`` (Z, Y, X) float32, the loss weight of each voxel (in partly labelled images
+    ``partly_background_weight`` outside every labelled neuron, else 1), and
+    ``pair_weight`` (K, Z, Y, X) float16, that of each affinity pair (``targets.pair_weights``).
     """
 
     def __init__(
@@ -120,7 +127,8 @@ class CropDataset:
         seed: int,
         p_foreground: float = 0.7,
         p_overlap: float = 0.25,
-        augment: bool = True,
+        augment: bool | Augment = True,
+        partly_background_weight: float = 0.01,
     ) -> None:
         if not samples:
             raise FisbeError("no training samples")
@@ -131,7 +139,8 @@ class CropDataset:
         self.seed = seed
         self.p_foreground = p_foreground
         self.p_overlap = p_overlap
-        self.augment = augment
+        self.augment = augment if isinstance(augment, Augment) else Augment.parse(augment)
+        self.partly_background_weight = partly_background_weight
         self._arrays: dict[Path, tuple[zarr.Array, zarr.Array]] = {}
 
     def __len__(self) -> int:
@@ -162,57 +171,53 @@ class CropDataset:
             start.append(min(max(s, 0), d - c) if d >= c else (d - c) // 2)
         return start
 
-    def __getitem__(self, index: int) -> dict[str, np.ndarray]:
-        rng = np.random.default_rng([self.seed, index])
+    def _read(self, rng: np.random.Generator) -> Crop:
+        """A crop of a random sample, rotated and elastically deformed (if drawn) from a
+        box of the volume large enough to fill it and its margin."""
         sample = self.samples[int(rng.integers(len(self.samples)))]
         raw_array, gt_array = self._open(sample.path)
         start = self._start(sample, rng)
         m = self.margin
-        raw = contract.normalise_raw(read_padded(raw_array, start, self.crop))
-        padded_start = [s - m for s in start]
-        padded_size = [c + 2 * m for c in self.crop]
-        bits = pack_membership(read_padded(gt_array, padded_start, padded_size))
-        inside = np.zeros(padded_size, dtype=bool)
-        window = tuple(
-            slice(max(0, -s), max(0, min(n, d - s)))
-            for s, n, d in zip(padded_start, padded_size, sample.shape, strict=True)
-        )
-        inside[window] = True
-        if self.augment:
-            raw, bits, inside = self._augment(raw, bits, inside, rng)
-        affinities, classes = affinity_target(bits, self.offsets, m, inside)
-        centre = tuple(slice(m, m + c) for c in raw.shape[1:])
-        numinst = numinst_target(count_members(bits[(slice(None), *centre)]))
+        box_start = [s - m for s in start]
+        box_size = [c + 2 * m for c in self.crop]
+        coords = draw_warp(box_size, rng, self.augment.elastic, self.augment.rotate)
+        if coords is None:
+            raw = contract.normalise_raw(read_padded(raw_array, start, self.crop))
+        else:
+            low, box_size = source_box(coords)
+            box_start = [s + lo for s, lo in zip(box_start, low, strict=True)]
+            coords -= np.asarray(low, dtype=np.float32).reshape(3, 1, 1, 1)
+            raw = contract.normalise_raw(read_padded(raw_array, box_start, box_size))
+        bits = pack_membership(read_padded(gt_array, box_start, box_size))
+        inside = np.zeros(box_size, dtype=bool)
+        inside[
+            tuple(
+                slice(max(0, -s), max(0, min(n, d - s)))
+                for s, n, d in zip(box_start, box_size, sample.shape, strict=True)
+            )
+        ] = True
+        weight = np.ones(box_size, dtype=np.float32)
+        if sample.partly:
+            weight[(bits == 0).all(axis=0)] = self.partly_background_weight
+        if coords is None:
+            return Crop(raw, bits, inside, weight)
+        return warp(raw, bits, inside, weight, coords, m)
+
+    def __getitem__(self, index: int) -> dict[str, np.ndarray]:
+        rng = np.random.default_rng([self.seed, index])
+        crop = self._read(rng)
+        if rng.random() < self.augment.overlay:
+            crop = overlay(crop, self._read(rng))
+        crop = mirror_transpose(crop, rng, self.augment)
+        m = self.margin
+        affinities, classes = affinity_target(crop.bits, self.offsets, m, crop.inside)
+        centre = tuple(slice(m, m + c) for c in self.crop)
+        numinst = numinst_target(count_members(crop.bits[(slice(None), *centre)]))
         return {
-            "raw": np.ascontiguousarray(raw),
+            "raw": intensity(crop.raw, rng, self.augment),
             "numinst": numinst,
             "affinities": affinities,
             "classes": classes,
+            "weight": np.ascontiguousarray(crop.weight[centre]),
+            "pair_weight": pair_weights(crop.weight, self.offsets, m).astype(np.float16),
         }
-
-    @staticmethod
-    def _augment(
-        raw: np.ndarray, bits: np.ndarray, inside: np.ndarray, rng: np.random.Generator
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Mirror, Y/X transpose, RGB permutation, hue rotation, intensity scale/shift.
-
-        Spatial transforms act on the crop and on the GT crop with its symmetric margin
-        alike, so offsets keep their meaning (targets are computed afterwards).
-        """
-        for axis in range(3):
-            if rng.random() < 0.5:
-                raw, bits = np.flip(raw, axis + 1), np.flip(bits, axis + 1)
-                inside = np.flip(inside, axis)
-        if raw.shape[2] == raw.shape[3] and rng.random() < 0.5:
-            raw, bits = raw.swapaxes(2, 3), bits.swapaxes(2, 3)
-            inside = inside.swapaxes(1, 2)
-        if rng.random() < 0.5:
-            raw = raw[rng.permutation(3)]
-        if rng.random() < 0.3:
-            rotation = hue_rotation(float(rng.uniform(-math.pi / 4, math.pi / 4)))
-            raw = np.einsum("ij,j...->i...", rotation, raw)
-        if rng.random() < 0.5:
-            scale = rng.uniform(0.8, 1.2, size=(3, 1, 1, 1)).astype(np.float32)
-            shift = rng.uniform(-0.05, 0.05, size=(3, 1, 1, 1)).astype(np.float32)
-            raw = raw * scale + shift
-        return raw.astype(np.float32), np.ascontiguousarray(bits), np.ascontiguousarray(inside)

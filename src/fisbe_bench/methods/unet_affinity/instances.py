@@ -2,13 +2,15 @@
 
 1. Foreground: P(background) < ``foreground_threshold``; overlap voxels: foreground with
    P(two or more) > ``overlap_threshold``; core = foreground minus overlap voxels.
-2. Mutex watershed (``mwatershed.cluster``) on a graph of core voxels: an edge per
-   predicted offset between two core voxels of the same 26-connected foreground component
-   (long-range offsets jump across crossings), weight affinity - bias (``short_bias`` for
-   nearest neighbours, ``long_bias`` otherwise), attractive iff positive.
-3. Overlap voxels join every instance whose edges to them have mean affinity >
-   ``affinity_threshold``; unassigned overlap voxels retry through assigned ones.
-4. Instances of <= ``min_size`` voxels are dropped; output (N, Z, Y, X) via
+2. Fragments: connected components of core voxels joined by nearest-neighbour edges (the
+   26-neighbourhood offsets) whose affinity exceeds ``fragment_threshold``.
+3. Agglomeration: mutex watershed (``mwatershed.cluster``) on the fragment graph. Two
+   fragments are linked by every predicted offset between their voxels, short or long
+   range, across background too (long offsets bridge signal gaps and jump across
+   crossings); the link weighs mean affinity - ``merge_bias`` and attracts iff positive.
+4. Overlap voxels join every instance whose edges to them have mean affinity >
+   ``affinity_threshold``; instances then spread along confident overlap-overlap pairs.
+5. Instances of <= ``min_size`` voxels are dropped; output (N, Z, Y, X) via
    :func:`fisbe_bench.sample_io.write_instances`, overlap voxels in every instance they joined.
 """
 
@@ -18,10 +20,11 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, cast
 
-import cc3d
 import mwatershed
 import numpy as np
 import zarr
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 from fisbe_bench import sample_io
 from fisbe_bench.atomic import atomic_directory
@@ -63,10 +66,28 @@ def gather(
     return values
 
 
-def _segment_core(n: int, core: np.ndarray, edges: tuple[np.ndarray, ...]) -> np.ndarray:
+def _pairs(
+    flat: np.ndarray, coords: np.ndarray, shape: np.ndarray, offset: tuple[int, int, int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Node pairs (x, x + offset) with both voxels in the foreground (nodes index ``flat``)."""
+    strides = np.array([shape[1] * shape[2], shape[2], 1])
+    moved = coords + np.asarray(offset)
+    inside = np.flatnonzero(np.all((moved >= 0) & (moved < shape), axis=1))
+    partner = flat[inside] + int(np.dot(offset, strides))
+    target = np.minimum(np.searchsorted(flat, partner), len(flat) - 1)
+    found = flat[target] == partner
+    return inside[found], target[found]
+
+
+def _fragments(n: int, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Connected components of nodes 0..n-1 under the edges (u, v)."""
+    graph = coo_matrix((np.ones(len(u), dtype=np.int8), (u, v)), shape=(n, n))
+    return connected_components(graph, directed=False)[1].astype(np.int64)
+
+
+def _mutex_watershed(n: int, weight: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
     """Mutex watershed over nodes 0..n-1 with signed edge weights (positive attract);
-    returns a segment id per node, 0 off the core."""
-    weight, u, v = edges
+    returns a segment id per node."""
     segment = np.arange(n, dtype=np.int64)
     if len(weight):
         order = np.argsort(-np.abs(weight), kind="stable")
@@ -77,10 +98,85 @@ def _segment_core(n: int, core: np.ndarray, edges: tuple[np.ndarray, ...]) -> np
         if pairs:
             fragment, seg = np.asarray(pairs, dtype=np.int64).T
             segment[fragment] = seg
-    _, inverse = np.unique(segment[core], return_inverse=True)
-    labels = np.zeros(n, dtype=np.int64)
-    labels[core] = inverse.ravel() + 1
-    return labels
+    return segment
+
+
+def _pair_sums(
+    low: np.ndarray,
+    high: np.ndarray,
+    values: np.ndarray,
+    n: int,
+    counts: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Sum of ``values`` and of ``counts`` (default 1 per row) per pair (ids < n): returns
+    (low, high, sum, count) with one row per distinct pair."""
+    unique, inverse = np.unique(low * n + high, return_inverse=True)
+    inverse = inverse.ravel()
+    total = np.bincount(inverse, weights=values, minlength=len(unique))
+    count = np.bincount(inverse, weights=counts, minlength=len(unique))
+    return unique // n, unique % n, total, count
+
+
+def _first_seen_ids(segment: np.ndarray) -> np.ndarray:
+    """Renumber ``segment`` ids 1..N in order of first appearance (deterministic)."""
+    _, first, inverse = np.unique(segment, return_index=True, return_inverse=True)
+    rank = np.empty(len(first), dtype=np.int64)
+    rank[np.argsort(first, kind="stable")] = np.arange(1, len(first) + 1)
+    return rank[inverse.ravel()]
+
+
+def _bridge_overlaps(
+    instance: np.ndarray,
+    links: tuple[np.ndarray, ...],
+    to_core: tuple[np.ndarray, ...],
+    between: tuple[np.ndarray, ...],
+    params: Params,
+) -> np.ndarray:
+    """Merge instances joined through a run of overlap voxels (a neuron that runs along
+    another one for longer than any offset): instances that the same overlap component
+    joins attract, unless a direct link between them (or between what they merged with)
+    says they differ. ``instance`` maps fragment -> instance id and ``links`` are fragment
+    links; ``to_core`` is (overlap voxel, fragment, affinity). Returns the merged
+    instance id per instance id (index 0 unused)."""
+    n_inst = int(instance.max(initial=0)) + 1
+    low, high, total, count = links
+    inst_low, inst_high = instance[low], instance[high]
+    differ = inst_low != inst_high
+    a, b = np.minimum(inst_low, inst_high)[differ], np.maximum(inst_low, inst_high)[differ]
+    r_low, r_high, r_total, r_count = _pair_sums(a, b, total[differ], n_inst, count[differ])
+    repulsive = r_total / np.maximum(r_count, 1) <= params.merge_bias
+    # overlap components: overlap voxels linked by confident affinities
+    u, v, w = between
+    keep = w > params.affinity_threshold
+    voxel, partner, weight = to_core
+    nodes = np.unique(np.concatenate([voxel, u, v]))
+    local = np.searchsorted(nodes, np.concatenate([u[keep], voxel]))
+    component = _fragments(len(nodes), local[: keep.sum()], np.searchsorted(nodes, v[keep]))
+    comp_of_vote = component[local[keep.sum() :]]
+    c_key, c_inst, c_total, c_count = _pair_sums(comp_of_vote, instance[partner], weight, n_inst)
+    touching = c_total / c_count > params.affinity_threshold
+    c_key, c_inst = c_key[touching], c_inst[touching]
+    att_a, att_b = [], []
+    for comp in np.unique(c_key):
+        members = np.unique(c_inst[c_key == comp])
+        for i in range(len(members)):
+            att_a.extend([members[i]] * (len(members) - i - 1))
+            att_b.extend(members[i + 1 :].tolist())
+    # mutex watershed: every repulsion (weight < -1) before any attraction (weight in (0, 1))
+    weight_all = np.concatenate(
+        [
+            -1.0 - (params.merge_bias - r_total / np.maximum(r_count, 1))[repulsive],
+            np.full(len(att_a), 0.5),
+        ]
+    )
+    merged = _mutex_watershed(
+        n_inst,
+        weight_all,
+        np.concatenate([r_low[repulsive], np.asarray(att_a, np.int64)]),
+        np.concatenate([r_high[repulsive], np.asarray(att_b, np.int64)]),
+    )
+    merged[0] = -1
+    return merged
 
 
 def _join_overlaps(
@@ -89,36 +185,37 @@ def _join_overlaps(
     between: tuple[np.ndarray, ...],
     params: Params,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(overlap node, instance id) pairs: overlap nodes joining instances."""
+    """(overlap node, instance id) pairs, sorted. First the instances whose core voxels
+    vote for an overlap voxel with mean affinity > ``affinity_threshold``; then, round by
+    round (at most ``overlap_rounds``), instances spread along confident overlap-overlap
+    pairs to overlap voxels that do not hold them yet (overlap runs longer than an offset)."""
+    n_inst = int(labels.max(initial=0)) + 1
     voxel, partner, weight = to_core
-    votes = (voxel, labels[partner], weight)
-    joined_v = np.empty(0, np.int64)
-    joined_i = np.empty(0, np.int64)
+    key, inverse = np.unique(voxel * n_inst + labels[partner], return_inverse=True)
+    inverse = inverse.ravel()
+    mean = np.bincount(inverse, weights=weight, minlength=len(key)) / np.bincount(
+        inverse, minlength=len(key)
+    )
+    joined = key[mean > params.affinity_threshold]
     a, b, w = between
-    for _ in range(max(1, params.overlap_rounds)):
-        if not len(votes[0]):
+    confident = w > params.affinity_threshold
+    source = np.concatenate([a[confident], b[confident]])
+    target = np.concatenate([b[confident], a[confident]])
+    frontier = joined
+    for _ in range(params.overlap_rounds):
+        if not len(frontier):
             break
-        keys, inverse = np.unique(np.stack(votes[:2], axis=1), axis=0, return_inverse=True)
-        mean = np.bincount(inverse.ravel(), weights=votes[2]) / np.bincount(inverse.ravel())
-        keep = keys[mean > params.affinity_threshold]
-        keep = keep[~np.isin(keep[:, 0], joined_v)]
-        if not len(keep):
-            break
-        joined_v = np.concatenate([joined_v, keep[:, 0]])
-        joined_i = np.concatenate([joined_i, keep[:, 1]])
-        order = np.argsort(joined_v, kind="stable")
-        joined_v, joined_i = joined_v[order], joined_i[order]
-        # next round: unassigned overlap voxels vote through assigned overlap neighbours
-        src = np.concatenate([a, b])
-        dst = np.concatenate([b, a])
-        ww = np.concatenate([w, w])
-        useful = np.isin(dst, keep[:, 0]) & ~np.isin(src, joined_v)
-        src, dst, ww = src[useful], dst[useful], ww[useful]
-        left = np.searchsorted(joined_v, dst, side="left")
-        counts = np.searchsorted(joined_v, dst, side="right") - left
-        member = np.repeat(left - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
-        votes = (np.repeat(src, counts), joined_i[member], np.repeat(ww, counts))
-    return joined_v, joined_i
+        holder, instance = frontier // n_inst, frontier % n_inst
+        order = np.argsort(holder, kind="stable")
+        holder, instance = holder[order], instance[order]
+        left = np.searchsorted(holder, source, side="left")
+        counts = np.searchsorted(holder, source, side="right") - left
+        start = np.repeat(np.cumsum(counts) - counts, counts)
+        member = np.repeat(left, counts) + np.arange(counts.sum()) - start
+        spread = np.unique(np.repeat(target, counts) * n_inst + instance[member])
+        frontier = np.setdiff1d(spread, joined, assume_unique=True)
+        joined = np.union1d(joined, frontier)
+    return joined // n_inst, joined % n_inst
 
 
 def extract_instances(
@@ -129,59 +226,87 @@ def extract_instances(
 ) -> tuple[np.ndarray, dict[int, np.ndarray]]:
     """Labels (Z, Y, X) uint32 with ids 1..N and overlap voxels {id: (k, 3) coords}.
 
-    Dense work is limited to thresholding, one connected-component pass and the final
-    label image; the graph is built on foreground voxels only (nodes 0..n-1).
+    Dense work is limited to thresholding and the final label image; the graph is built
+    on foreground voxels only.
     """
     params = params or Params()
     foreground, overlap = foreground_masks(numinst, params)
-    shape = np.array(foreground.shape)
-    components = cc3d.connected_components(foreground, connectivity=26)
     flat = np.flatnonzero(foreground)
-    del foreground
-    if not len(flat):
-        return np.zeros(tuple(shape), dtype=np.uint32), {}
-    coords = np.stack(np.unravel_index(flat, tuple(shape)), axis=1)
-    is_overlap = overlap.reshape(-1)[flat]
-    del overlap
-    component = components.reshape(-1)[flat]
-    del components
+    coords = np.stack(np.unravel_index(flat, foreground.shape), axis=1)
     values = gather(affinities, coords)
-    strides = np.array([shape[1] * shape[2], shape[2], 1])
-    edges: list[list[np.ndarray]] = [[], [], []]
+    return segment_graph(foreground.shape, flat, overlap.reshape(-1)[flat], values, offsets, params)
+
+
+def segment_graph(
+    shape: tuple[int, ...],
+    flat: np.ndarray,
+    is_overlap: np.ndarray,
+    values: np.ndarray,
+    offsets: list[tuple[int, int, int]],
+    params: Params,
+) -> tuple[np.ndarray, dict[int, np.ndarray]]:
+    """Steps 2-5 on the foreground graph: nodes 0..n-1 are the foreground voxels ``flat``
+    (raster indices, sorted), ``is_overlap`` marks overlap voxels and ``values`` (K, n)
+    holds each node's affinity per offset."""
+    if not len(flat):
+        return np.zeros(shape, dtype=np.uint32), {}
+    coords = np.stack(np.unravel_index(flat, shape), axis=1)
+    n = len(flat)
+    pairs = [_pairs(flat, coords, np.array(shape), offset) for offset in offsets]
+    # fragments: core voxels joined by confident nearest-neighbour affinities
+    near = [
+        (s[keep], t[keep])
+        for k, (s, t) in enumerate(pairs)
+        if max(map(abs, offsets[k])) == 1
+        for keep in [~is_overlap[s] & ~is_overlap[t] & (values[k, s] > params.fragment_threshold)]
+    ]
+    u = np.concatenate([p[0] for p in near]) if near else np.empty(0, np.int64)
+    v = np.concatenate([p[1] for p in near]) if near else np.empty(0, np.int64)
+    fragment = _fragments(n, u, v)
+    # links between fragments (every offset, core voxels only), and overlap votes
+    link_parts: list[list[np.ndarray]] = [[], [], []]
     to_core: list[list[np.ndarray]] = [[], [], []]
     between: list[list[np.ndarray]] = [[], [], []]
-    nodes = np.arange(len(flat))
-    for k, offset in enumerate(offsets):
-        moved = coords + np.asarray(offset)
-        inside = np.all((moved >= 0) & (moved < shape), axis=1)
-        source = nodes[inside]
-        partner_flat = flat[inside] + int(np.dot(offset, strides))
-        target = np.minimum(np.searchsorted(flat, partner_flat), len(flat) - 1)
-        found = (flat[target] == partner_flat) & (component[source] == component[target])
-        source, target = source[found], target[found]
+    for k, (source, target) in enumerate(pairs):
         weight = values[k, source]
-        bias = params.short_bias if max(map(abs, offset)) == 1 else params.long_bias
         a_overlap, b_overlap = is_overlap[source], is_overlap[target]
+        core = ~a_overlap & ~b_overlap
+        fa, fb = fragment[source[core]], fragment[target[core]]
+        differ = fa != fb
+        link_parts[0].append(np.minimum(fa, fb)[differ])
+        link_parts[1].append(np.maximum(fa, fb)[differ])
+        link_parts[2].append(weight[core][differ])
         for bucket, mask, swap in (
-            (edges, ~a_overlap & ~b_overlap, False),
             (to_core, a_overlap & ~b_overlap, False),
             (to_core, ~a_overlap & b_overlap, True),
             (between, a_overlap & b_overlap, False),
         ):
-            u, v = (target[mask], source[mask]) if swap else (source[mask], target[mask])
-            bucket[0].append(weight[mask] - bias if bucket is edges else weight[mask])
-            bucket[1].append(u)
-            bucket[2].append(v)
+            s_, t_ = (target[mask], source[mask]) if swap else (source[mask], target[mask])
+            bucket[0].append(s_)
+            bucket[1].append(t_)
+            bucket[2].append(weight[mask])
+    del pairs
+    links = _pair_sums(*_stack(link_parts), n)
+    low, high, total, count = links
+    segment = _mutex_watershed(n, total / count - params.merge_bias, low, high)
+    instance = np.zeros(n, dtype=np.int64)  # per fragment id (fragment ids are < n)
+    used = np.unique(fragment[~is_overlap])
+    instance[used] = _first_seen_ids(segment[used])
+    votes, overlap_pairs = _stack(to_core), _stack(between)
+    if params.bridge_overlaps:
+        by_fragment = (votes[0], fragment[votes[1]], votes[2])
+        merged = _bridge_overlaps(instance, links, by_fragment, overlap_pairs, params)
+        instance[used] = _first_seen_ids(merged[instance[used]])
+    node_labels = np.where(is_overlap, 0, instance[fragment])
+    joined_v, joined_i = _join_overlaps(node_labels, votes, overlap_pairs, params)
+    return _drop_small(shape, flat, coords, node_labels, joined_v, joined_i, params.min_size)
 
-    def stack(parts: list[list[np.ndarray]], order: tuple[int, int, int]) -> tuple:
-        empty = (np.empty(0, np.float32), np.empty(0, np.int64), np.empty(0, np.int64))
-        return tuple(np.concatenate(parts[i]) if parts[i] else empty[i] for i in order)
 
-    node_labels = _segment_core(len(flat), ~is_overlap, stack(edges, (0, 1, 2)))
-    joined_v, joined_i = _join_overlaps(
-        node_labels, stack(to_core, (1, 2, 0)), stack(between, (1, 2, 0)), params
-    )
-    return _drop_small(tuple(shape), flat, coords, node_labels, joined_v, joined_i, params.min_size)
+def _stack(parts: list[list[np.ndarray]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Concatenate (int, int, float) edge parts collected offset by offset."""
+    empty = (np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float64))
+    a, b, c = (np.concatenate(p) if p else e for p, e in zip(parts, empty, strict=True))
+    return a, b, c
 
 
 def _drop_small(

@@ -6,6 +6,9 @@ the prediction) and ramps linearly across the rest of the overlap, then normalis
 one z-row of tiles is accumulated in memory: (C, tile_z, Y, X) float32. Output:
 ``volumes/numinst`` (3, Z, Y, X) and ``volumes/affinities`` (K, Z, Y, X), both float16
 probabilities, with the offsets as an attribute of the affinities.
+
+Flip test-time augmentation (``tta``) averages each tile's outputs over its 8 mirrorings
+(see :func:`flip_average`): 8x the compute, the memory of one tile's outputs 3x.
 """
 
 from __future__ import annotations
@@ -115,17 +118,104 @@ def blend_window(
     return weights
 
 
+Offset = tuple[int, int, int]
+FLIPS: tuple[tuple[int, ...], ...] = tuple(
+    tuple(axis for axis in range(3) if mask >> axis & 1) for mask in range(8)
+)
+"""The spatial axes mirrored by each of the 8 flips (z, y, x and combinations), () first."""
+
+
+def mirror(offset: Sequence[int], axes: Sequence[int]) -> Offset:
+    """``offset`` with its components along ``axes`` negated."""
+    z, y, x = (-v if axis in axes else v for axis, v in enumerate(offset))
+    return z, y, x
+
+
+def flip_sources(offsets: Sequence[Sequence[int]], axes: Sequence[int]) -> list[tuple[int, bool]]:
+    """Per offset e: the channel that predicts e on input mirrored along ``axes`` (once
+    un-mirrored), and whether it predicts the reversed pair (then it is read at x + e).
+
+    Un-mirrored, channel k (offset d) at voxel x is the affinity of (x, x + mirror(d)):
+    offset e is channel mirror(e) itself, or channel -mirror(e) read at x + e (affinities
+    are symmetric). An offset set without either raises :class:`FisbeError`.
+    """
+    index = {tuple(int(v) for v in offset): k for k, offset in enumerate(offsets)}
+    sources = []
+    for offset in offsets:
+        image = mirror(offset, axes)
+        reverse = mirror(image, range(3))
+        if image in index:
+            sources.append((index[image], False))
+        elif reverse in index:
+            sources.append((index[reverse], True))
+        else:
+            raise FisbeError(
+                f"flip test-time augmentation needs offsets closed under mirroring: "
+                f"{list(offset)} mirrored along axes {list(axes)} is {list(image)}, and "
+                f"neither it nor {list(reverse)} is an offset of the model"
+            )
+    return sources
+
+
+def shift_back(values: torch.Tensor, offset: Sequence[int], fallback: torch.Tensor) -> torch.Tensor:
+    """``values`` read at x + offset, ``fallback`` where x + offset lies outside."""
+    out = fallback.clone()
+    target, source = [], []
+    for d, size in zip(offset, values.shape, strict=True):
+        target.append(slice(max(0, -d), max(0, size - max(0, d))))
+        source.append(slice(max(0, d), max(0, size + min(0, d))))
+    out[tuple(target)] = values[tuple(source)]
+    return out
+
+
+def flip_average(
+    forward: Callable[[torch.Tensor], torch.Tensor],
+    raw: torch.Tensor,
+    offsets: Sequence[Sequence[int]],
+) -> torch.Tensor:
+    """Mean of ``forward`` (raw (3, Z, Y, X) -> probabilities (3 + K, Z, Y, X)) over the 8
+    flips of ``raw``: each output is un-mirrored, numinst as is, affinities remapped to
+    their offsets by :func:`flip_sources`; a remapped value whose partner voxel lies
+    outside the tile takes the unaugmented prediction. Holds three outputs at a time."""
+    plans = [(axes, flip_sources(offsets, axes)) for axes in FLIPS]  # refuse before computing
+    base = forward(raw)
+    total = base.clone()
+    for axes, sources in plans[1:]:
+        dims = [axis + 1 for axis in axes]
+        out = forward(raw.flip(dims)).flip(dims)
+        total[:NUMINST_CLASSES] += out[:NUMINST_CLASSES]
+        for k, (source, reversed_pair) in enumerate(sources):
+            values = out[NUMINST_CLASSES + source]
+            if reversed_pair:
+                values = shift_back(values, offsets[k], base[NUMINST_CLASSES + k])
+            total[NUMINST_CLASSES + k] += values
+        del out
+    return total / len(FLIPS)
+
+
 @torch.no_grad()
 def forward_probabilities(
-    model: AffinityUNet, raw: np.ndarray, device: torch.device, bf16: bool = True
+    model: AffinityUNet,
+    raw: np.ndarray,
+    device: torch.device,
+    bf16: bool = True,
+    tta: bool = False,
 ) -> np.ndarray:
-    """(3, Z, Y, X) normalised raw -> (3 + K, Z, Y, X) float32 probabilities."""
-    batch = torch.from_numpy(np.ascontiguousarray(raw))[None].to(device)
-    if model.down[0][0].weight.is_contiguous(memory_format=torch.channels_last_3d):  # type: ignore[index]
-        batch = batch.contiguous(memory_format=torch.channels_last_3d)
-    with autocast(device, bf16):
-        logits = model(batch)
-    return probabilities(logits)[0].cpu().numpy()
+    """(3, Z, Y, X) normalised raw -> (3 + K, Z, Y, X) float32 probabilities; ``tta``:
+    averaged over the 8 flips (:func:`flip_average`)."""
+    channels_last = model.down[0][0].weight.is_contiguous(memory_format=torch.channels_last_3d)  # type: ignore[index]
+
+    def forward(volume: torch.Tensor) -> torch.Tensor:
+        batch = volume[None]
+        if channels_last:
+            batch = batch.contiguous(memory_format=torch.channels_last_3d)
+        with autocast(device, bf16):
+            logits = model(batch)
+        return probabilities(logits)[0]
+
+    volume = torch.from_numpy(np.ascontiguousarray(raw)).to(device)
+    probs = flip_average(forward, volume, model.config.offsets) if tta else forward(volume)
+    return probs.cpu().numpy()
 
 
 def predict_tiled(
@@ -139,11 +229,13 @@ def predict_tiled(
     device: torch.device | None = None,
     bf16: bool = True,
     progress: bool = False,
+    tta: bool = False,
 ) -> int:
     """Run ``model`` over a volume of spatial ``shape`` in blended tiles; returns #tiles.
 
     ``read(start, size)`` returns normalised raw (3, *size), zero outside the volume;
     ``write(z0, z1, probs)`` receives finished z-slabs (C, z1 - z0, Y, X) float32 in order.
+    ``tta``: each tile averaged over its 8 flips.
     """
     from tqdm import tqdm
 
@@ -182,7 +274,7 @@ def predict_tiled(
             flush(z_starts[row - 1], z)
         for iy, y in enumerate(grids[1][2]):
             for ix, x in enumerate(grids[2][2]):
-                probs = forward_probabilities(model, read((z, y, x), sizes), device, bf16)
+                probs = forward_probabilities(model, read((z, y, x), sizes), device, bf16, tta)
                 weight = (
                     windows[0][row][:, None, None]
                     * windows[1][iy][None, :, None]
@@ -204,6 +296,7 @@ def predict_array(
     overlap: Sequence[int] = (0, 0, 0),
     margin: Sequence[int] | None = None,
     bf16: bool = True,
+    tta: bool = False,
 ) -> np.ndarray:
     """In-memory prediction of a normalised (3, Z, Y, X) volume (whole volume if no tile)."""
     shape = raw.shape[1:]
@@ -217,7 +310,7 @@ def predict_array(
     def write(z0: int, z1: int, probs: np.ndarray) -> None:
         out[:, z0:z1] = probs
 
-    predict_tiled(model, read, shape, write, tile, overlap, margin, bf16=bf16)
+    predict_tiled(model, read, shape, write, tile, overlap, margin, bf16=bf16, tta=tta)
     return out
 
 
@@ -231,6 +324,7 @@ def predict_zarr(
     bf16: bool = True,
     progress: bool = False,
     attrs: dict[str, Any] | None = None,
+    tta: bool = False,
 ) -> int:
     """Predict one sample zarr into ``out_path`` (atomically); returns the tile count."""
     try:
@@ -270,8 +364,9 @@ def predict_zarr(
             arrays[1][:, z0:z1] = probs[NUMINST_CLASSES:].astype(np.float16)
 
         return predict_tiled(
-            model, read, shape, write, tile, overlap, margin, bf16=bf16, progress=progress
-        )
+            model, read, shape, write, tile, overlap, margin, bf16=bf16, progress=progress,
+            tta=tta,
+        )  # fmt: skip
 
 
 def predict(
@@ -285,9 +380,11 @@ def predict(
     threads: int | None = None,
     progress: bool = False,
     expect_gpu: bool = False,
+    tta: bool = False,
 ) -> dict[str, object]:
     """Network outputs of one sample from a checkpoint (tile/overlap default to its config),
-    written to ``out_path`` atomically; prints and returns a summary."""
+    written to ``out_path`` atomically; prints and returns a summary. ``tta``: averaged
+    over the 8 flips of each tile (the model's offsets must be closed under mirroring)."""
     if threads:
         torch.set_num_threads(threads)
     dev = resolve_device(device, expect_gpu)
@@ -297,16 +394,20 @@ def predict(
     divisor = config.model.divisor
     if any(t % divisor or o % divisor for t, o in zip(tile, overlap, strict=True)):
         raise FisbeError(f"tile {tile} and overlap {overlap} must be multiples of {divisor}")
+    if tta:
+        for axes in FLIPS:
+            flip_sources(config.model.offsets, axes)
     started = time.perf_counter()
     tiles = predict_zarr(
         model, raw_path, out_path, tile, overlap, margin, config.bf16,
-        progress=progress, attrs={"checkpoint": str(checkpoint)},
+        progress=progress, attrs={"checkpoint": str(checkpoint), "tta": tta}, tta=tta,
     )  # fmt: skip
     seconds = round(time.perf_counter() - started, 2)
     summary = {
         "sample": Path(raw_path).name,
         "device": str(dev),
         "tiles": tiles,
+        "tta": tta,
         "seconds": seconds,
     }
     print(json.dumps(summary))

@@ -81,6 +81,20 @@ def affinity_target(
     return targets, classes
 
 
+def pair_weights(weight: np.ndarray, offsets: Sequence[Offset], margin: int) -> np.ndarray:
+    """(K, Z, Y, X) float32 weight of each pair (x, x + d): the smaller of the two voxel
+    weights, from ``weight`` over the crop plus ``margin`` as in :func:`affinity_target`."""
+    shape = tuple(s - 2 * margin for s in weight.shape)
+    centre = weight[tuple(slice(margin, margin + s) for s in shape)]
+    out = np.empty((len(offsets), *shape), dtype=np.float32)
+    for k, offset in enumerate(offsets):
+        moved = tuple(
+            slice(margin + int(o), margin + int(o) + s) for o, s in zip(offset, shape, strict=True)
+        )
+        np.minimum(centre, weight[moved], out=out[k])
+    return out
+
+
 def loss_terms(
     logits: torch.Tensor,
     numinst: torch.Tensor,
@@ -90,6 +104,8 @@ def loss_terms(
     boundary_pair_weight: float = 0.1,
     overlap_pair_weight: float = 0.0,
     numinst_class_weights: Sequence[float] = (1.0, 1.0, 1.0),
+    weight: torch.Tensor | None = None,
+    pair_weight: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Cross-entropy on numinst (per-class weights: background, one, two or more) and the
     weighted mean affinity BCE (float32 scalars).
@@ -98,16 +114,25 @@ def loss_terms(
     from :func:`affinity_target`. Pair weights by class: ``FOREGROUND`` (two foreground
     voxels, the pairs the instance step uses) 1, ``BOUNDARY`` ``boundary_pair_weight``,
     ``BACKGROUND`` ``background_pair_weight``, ``OVERLAP`` ``overlap_pair_weight`` (0
-    masks pairs touching overlap voxels), ``INVALID`` 0.
+    masks pairs touching overlap voxels), ``INVALID`` 0. Optional ``weight`` (B, Z, Y, X)
+    multiplies each voxel's cross-entropy and ``pair_weight`` (B, K, Z, Y, X) each pair's
+    weight (see :func:`pair_weights`); both means stay normalised by the total weight.
     """
     logits = logits.float()
     class_weights = torch.tensor(list(numinst_class_weights), device=logits.device)
-    ce = F.cross_entropy(logits[:, :NUMINST_CLASSES], numinst.long(), weight=class_weights)
+    if weight is None:
+        ce = F.cross_entropy(logits[:, :NUMINST_CLASSES], numinst.long(), weight=class_weights)
+    else:
+        weight = weight.float() * class_weights[numinst.long()]
+        per_voxel = F.cross_entropy(logits[:, :NUMINST_CLASSES], numinst.long(), reduction="none")
+        ce = (per_voxel * weight).sum() / weight.sum().clamp_min(1e-6)
     table = torch.tensor(
         [0.0, background_pair_weight, boundary_pair_weight, 1.0, overlap_pair_weight],
         device=classes.device,
     )
     weights = table[classes.long()]
+    if pair_weight is not None:
+        weights = weights * pair_weight.float()
     bce = F.binary_cross_entropy_with_logits(
         logits[:, NUMINST_CLASSES:], affinities.float(), weight=weights, reduction="sum"
     ) / weights.sum().clamp_min(1e-6)

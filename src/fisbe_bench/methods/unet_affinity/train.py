@@ -11,12 +11,14 @@ weights as an uninterrupted one.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io as stdio
 import json
 import shutil
 import tempfile
 import time
 from collections.abc import Sequence
+from itertools import islice, zip_longest
 from pathlib import Path
 from typing import Any, cast
 
@@ -55,6 +57,16 @@ def split_samples(
             raise FisbeError(f"sample {entry.sample!r} of the split file is missing", path)
         found.append((path, entry.set))
     return found
+
+
+def validation_samples(
+    data_root: str | Path, split_file: str | Path, limit: int
+) -> list[tuple[Path, str]]:
+    """At most ``limit`` val samples of both sets, whatever the training sets: taken from
+    each set in turn, so a small limit still covers completely and partly labelled data."""
+    by_set = [split_samples(data_root, split_file, "val", [name]) for name in contract.SETS]
+    turns = (entry for group in zip_longest(*by_set) for entry in group if entry is not None)
+    return list(islice(turns, limit))
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
@@ -106,8 +118,9 @@ def load_index(path: Path, set_name: str, cache: Path, seed: int) -> SampleIndex
     cached = cache / f"{set_name}_{path.stem}.npz"
     if cached.exists():
         data = np.load(cached)
-        return SampleIndex(path, tuple(data["shape"]), data["foreground"], data["overlap"])
-    index = index_sample(path, seed)
+        shape = tuple(data["shape"])
+        return SampleIndex(path, shape, data["foreground"], data["overlap"], set_name == "partly")
+    index = index_sample(path, seed, partly=set_name == "partly")
     buffer = stdio.BytesIO()
     np.savez(buffer, shape=index.shape, foreground=index.foreground, overlap=index.overlap)
     cache.mkdir(parents=True, exist_ok=True)
@@ -177,7 +190,7 @@ def train(
     out.mkdir(parents=True, exist_ok=True)
     dev = resolve_device(device, expect_gpu)
     train_samples = split_samples(data_root, split_file, "train", config.sets)
-    val_samples = split_samples(data_root, split_file, "val", config.sets)[: config.val_max_samples]
+    val_samples = validation_samples(data_root, split_file, config.val_max_samples)
     if not train_samples:
         raise FisbeError(f"no training samples of sets {list(config.sets)}", split_file)
 
@@ -206,7 +219,7 @@ def train(
     ]
     dataset = CropDataset(
         indexes, config.crop, config.model.offsets, config.seed,
-        config.p_foreground, config.p_overlap, config.augment,
+        config.p_foreground, config.p_overlap, config.augment, config.partly_background_weight,
     )  # fmt: skip
     loader: torch.utils.data.DataLoader[Any] = torch.utils.data.DataLoader(
         cast("torch.utils.data.Dataset[Any]", dataset),
@@ -247,14 +260,16 @@ def train(
         raw = batch["raw"].to(dev, non_blocking=True)
         if config.channels_last:
             raw = raw.contiguous(memory_format=torch.channels_last_3d)
-        targets = [
-            batch[k].to(dev, non_blocking=True) for k in ("numinst", "affinities", "classes")
-        ]
+        numinst, affinities, classes, weight, pair_weight = (
+            batch[k].to(dev, non_blocking=True)
+            for k in ("numinst", "affinities", "classes", "weight", "pair_weight")
+        )
         with autocast(dev, config.bf16):
             logits = network(raw)
-        ce, bce = loss_terms(  # type: ignore[call-arg]
-            logits, *targets, config.background_pair_weight, config.boundary_pair_weight,
-            config.overlap_pair_weight, config.numinst_class_weights,
+        ce, bce = loss_terms(
+            logits, numinst, affinities, classes, config.background_pair_weight,
+            config.boundary_pair_weight, config.overlap_pair_weight,
+            config.numinst_class_weights, weight, pair_weight,
         )  # fmt: skip
         loss = ce + config.affinity_weight * bce
         optimizer.zero_grad(set_to_none=True)
@@ -318,13 +333,18 @@ def train_to_outputs(
     threads: int | None = None,
     device: str = "auto",
     expect_gpu: bool = False,
+    seed: int | None = None,
 ) -> dict[str, Any]:
     """Workflow step: train (resuming in ``workdir``) with ``threads`` CPU threads, then
-    copy ``best.pt`` and the loss curve to the rule's outputs atomically."""
+    copy ``best.pt`` and the loss curve to the rule's outputs atomically. ``seed``
+    overrides the preset's ``seed``."""
     if threads:
         torch.set_num_threads(threads)
+    config = load_config(preset)
+    if seed is not None:
+        config = dataclasses.replace(config, seed=seed)
     summary = train(
-        load_config(preset), data_root, split_file, workdir, device, progress=False,
+        config, data_root, split_file, workdir, device, progress=False,
         threads=threads, expect_gpu=expect_gpu,
     )  # fmt: skip
     for source, target in (

@@ -1,0 +1,103 @@
+"""``fisbe-bench oracle``: the ceiling a learned method's decoding imposes, apart from learning.
+
+For every GT sample, the method renders the outputs a perfect network would predict (its
+training targets), decodes them with its own decoding step and parameters, and the result
+is scored like any prediction: ``--out`` becomes a normal evaluation folder
+(``summary.json``, ``per_sample.csv``, ...; see ``fisbe-bench evaluate``).
+
+Each learned kind offers ``ideal_instances(gt_path, preset, params) -> (labels, extra)``
+in ``fisbe_bench.methods.<kind>.oracle``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from fisbe_bench.errors import FisbeError
+
+KINDS = ("unet_affinity",)
+
+
+def oracle_predictions(
+    kind: str,
+    gt_dir: str | Path,
+    pred_dir: str | Path,
+    preset: str | Path | None = None,
+    params: str | Path | None = None,
+    samples: set[str] | None = None,
+    progress: bool = True,
+) -> int:
+    """Write the decoded ideal outputs of each GT sample (``samples``, default all) under
+    ``gt_dir`` as ``pred_dir/<sample>.zarr``; returns the number of samples."""
+    from fisbe_bench import sample_io
+    from fisbe_bench.metrics.directories import find_gt_samples
+
+    if kind not in KINDS:
+        raise FisbeError(f"no oracle for method kind {kind!r} (known: {', '.join(KINDS)})")
+    module: Any = importlib.import_module(f"fisbe_bench.methods.{kind}.oracle")
+    found = find_gt_samples(gt_dir)
+    chosen = {name: path for name, path in found.items() if samples is None or name in samples}
+    if not chosen:
+        raise FisbeError("no GT samples to render", gt_dir)
+    for name, path in tqdm(sorted(chosen.items()), desc="oracle", disable=not progress):
+        labels, extra = module.ideal_instances(path, preset, params)
+        sample_io.write_instances(
+            Path(pred_dir) / f"{name}.zarr", labels, extra_voxels=extra, attrs={"oracle": kind}
+        )
+    return len(chosen)
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--method", required=True, choices=KINDS, help="learned method kind")
+    parser.add_argument("--gt", required=True, metavar="GT_DIR", help="folder with <sample>.zarr")
+    parser.add_argument(
+        "--preset", metavar="YAML", help="training preset (its network outputs; default built-in)"
+    )
+    parser.add_argument(
+        "--params", metavar="JSON", help="decoding parameters (a params.json; default built-in)"
+    )
+    labelled = parser.add_mutually_exclusive_group()
+    labelled.add_argument(
+        "--split-file", metavar="FILE", help="official split file: which samples are partly"
+    )
+    labelled.add_argument("--partly", action="store_true", help="all samples are partly labelled")
+    parser.add_argument("--split", help="only this split's samples (needs --split-file)")
+    parser.add_argument("--out", required=True, metavar="OUT_DIR", help="evaluation folder")
+    parser.add_argument("--overwrite", action="store_true", help="as for fisbe-bench evaluate")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    from fisbe_bench.metrics.directories import evaluate_directories, read_split_file
+
+    logging.basicConfig(level=logging.INFO, format="fisbe-bench oracle: %(levelname)s: %(message)s")
+    if args.split and not args.split_file:
+        raise FisbeError("--split needs --split-file")
+    samples = None
+    if args.split:
+        samples = read_split_file(args.split_file)[1].get(args.split)
+        if samples is None:
+            raise FisbeError(f"unknown split {args.split!r}", args.split_file)
+    with tempfile.TemporaryDirectory(prefix="fisbe-oracle-") as tmp:
+        oracle_predictions(
+            args.method, args.gt, tmp, args.preset, args.params, samples, not args.no_progress
+        )
+        summary = evaluate_directories(
+            args.gt,
+            tmp,
+            args.out,
+            split_file=args.split_file,
+            split=args.split,
+            partly=args.partly,
+            overwrite=args.overwrite,
+        )
+    for set_name, values in summary.items():
+        print(f"{set_name:<11} S {values['S']:.4f}  avF1 {values['avF1']:.4f}  C {values['C']:.4f}")
+    return 0
