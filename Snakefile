@@ -18,11 +18,13 @@ include: "workflow/rules/unet_affinity.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/label_efficiency.smk"
 include: "workflow/rules/seeds.smk"
+include: "workflow/rules/oracle.smk"
 
 
 rule all:
     default_target: True
     input:
         leaderboards(),
+        oracle_tables(),
         label_efficiency_outputs(),
         expand("results/{dataset}/data/dataset_stats.png", dataset=DATASETS),

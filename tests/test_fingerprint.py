@@ -103,6 +103,15 @@ def test_relative_imports_resolve_against_the_package(package: Path) -> None:
     assert "fisbe_bench.unused" not in imported_names(package / "run.py", None)
 
 
+def test_modules_imported_by_name_are_given_by_the_caller(package: Path) -> None:
+    src, script = package / "src", package / "run.py"
+    plain = import_closure(src, script)
+    assert "fisbe_bench.methods.b" not in plain
+    named = import_closure(src, script, ["fisbe_bench.methods.b"])
+    assert set(named) == {*plain, "fisbe_bench.methods.b"}
+    assert code_fingerprint(src, script, ["fisbe_bench.methods.b"]) != code_fingerprint(src, script)
+
+
 def test_fingerprint_changes_with_a_module_of_the_closure_only(package: Path) -> None:
     src, script = package / "src", package / "run.py"
     before = code_fingerprint(src, script)
@@ -155,5 +164,10 @@ def test_real_closures_are_as_narrow_as_their_imports() -> None:
     assert "fisbe_bench.methods.unet_affinity.model" not in decode  # no torch
     # Tuning scores parameter sets and training keeps its best checkpoint by the FISBe score:
     # the metrics are their code too.
+    # The oracle imports its kind's module by name; the workflow names it (oracle.smk).
+    oracle = import_closure(
+        SRC, SCRIPTS / "oracle.py", ["fisbe_bench.methods.unet_affinity.oracle"]
+    )
+    assert "fisbe_bench.methods.unet_affinity.instances" in oracle
     for script in ("colour_clustering_tune.py", "unet_affinity_tune.py", "unet_affinity_train.py"):
         assert "fisbe_bench.metrics.match" in import_closure(SRC, SCRIPTS / script)

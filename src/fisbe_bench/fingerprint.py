@@ -5,9 +5,8 @@ passes the fingerprint of its script's import closure as a parameter (``params: 
 so that editing one of those modules reruns the rule's jobs. Imports are found statically
 (``ast``), anywhere in a file, functions included; importing ``a.b.c`` runs the packages
 ``a`` and ``a.b`` first, so their ``__init__.py`` belong to the closure. Dynamic imports
-(``importlib``, as in the ``fisbe-bench`` dispatcher) are not followed; the workflow's adapter
-scripts use none. Standard library only: the Snakefile imports this module before any
-environment exists.
+(``importlib``) cannot be seen: the caller names those modules. Standard library only: the
+Snakefile imports this module before any environment exists.
 """
 
 from __future__ import annotations
@@ -79,14 +78,21 @@ def _absolute(node: ast.ImportFrom, package: str | None) -> str | None:
     return f"{base}.{node.module}" if node.module else base
 
 
-def import_closure(src: Path, entry: Path) -> dict[str, Path]:
+def import_closure(src: Path, entry: Path, modules: Iterable[str] = ()) -> dict[str, Path]:
     """Module name -> file of every :data:`PACKAGE` module that running ``entry`` (a script
-    outside the package) imports, directly or through other modules, sorted by name."""
+    outside the package) imports, directly or through other modules, sorted by name.
+
+    ``modules`` names modules that ``entry`` imports dynamically (``importlib``), e.g. the one
+    of a method kind chosen at run time; they and their imports count as well.
+    """
     found: dict[str, Path] = {}
     todo: list[tuple[Path, str | None]] = [(entry, None)]
+    extra = set(modules)
     while todo:
         path, package = todo.pop()
-        for name in imported_names(path, package):
+        names = imported_names(path, package) | extra
+        extra = set()
+        for name in names:
             parts = name.split(".")
             for depth in range(1, len(parts) + 1):
                 prefix = ".".join(parts[:depth])
@@ -101,11 +107,11 @@ def import_closure(src: Path, entry: Path) -> dict[str, Path]:
     return dict(sorted(found.items()))
 
 
-def code_fingerprint(src: Path, entry: Path) -> str:
-    """sha256 over the import closure of ``entry``: each module's path (relative to ``src``)
-    and the sha256 of its bytes, in path order. Equal code gives an equal fingerprint."""
+def code_fingerprint(src: Path, entry: Path, modules: Iterable[str] = ()) -> str:
+    """sha256 over :func:`import_closure`: each module's path (relative to ``src``) and the
+    sha256 of its bytes, in path order. Equal code gives an equal fingerprint."""
     digest = hashlib.sha256()
-    for path in sorted(import_closure(src, entry).values()):
+    for path in sorted(import_closure(src, entry, modules).values()):
         digest.update(path.relative_to(src).as_posix().encode())
         digest.update(bytes.fromhex(_file_sha256(path, _stamp(path))))
     return digest.hexdigest()

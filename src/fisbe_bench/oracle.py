@@ -6,7 +6,9 @@ is scored like any prediction: ``--out`` becomes a normal evaluation folder
 (``summary.json``, ``per_sample.csv``, ...; see ``fisbe-bench evaluate``).
 
 Each learned kind offers ``ideal_instances(gt_path, preset, params) -> (labels, extra)``
-in ``fisbe_bench.methods.<kind>.oracle``.
+in ``fisbe_bench.methods.<kind>.oracle`` (``preset``: its training preset or None;
+``params``: a mapping of decoding parameters, a method's config entry, or None). This
+module imports only the standard library at load time (the workflow reads ``KINDS``).
 """
 
 from __future__ import annotations
@@ -15,10 +17,9 @@ import argparse
 import importlib
 import logging
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
-
-from tqdm import tqdm
+from typing import Any, cast
 
 from fisbe_bench.errors import FisbeError
 
@@ -30,12 +31,14 @@ def oracle_predictions(
     gt_dir: str | Path,
     pred_dir: str | Path,
     preset: str | Path | None = None,
-    params: str | Path | None = None,
+    params: Mapping[str, Any] | None = None,
     samples: set[str] | None = None,
     progress: bool = True,
 ) -> int:
     """Write the decoded ideal outputs of each GT sample (``samples``, default all) under
     ``gt_dir`` as ``pred_dir/<sample>.zarr``; returns the number of samples."""
+    from tqdm import tqdm
+
     from fisbe_bench import sample_io
     from fisbe_bench.metrics.directories import find_gt_samples
 
@@ -52,6 +55,44 @@ def oracle_predictions(
             Path(pred_dir) / f"{name}.zarr", labels, extra_voxels=extra, attrs={"oracle": kind}
         )
     return len(chosen)
+
+
+def evaluate_oracle(
+    kind: str,
+    gt_dir: str | Path,
+    out_dir: str | Path,
+    *,
+    preset: str | Path | None = None,
+    params: Mapping[str, Any] | None = None,
+    split_file: str | Path | None = None,
+    split: str | None = None,
+    partly: bool = False,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Render, decode and score the ideal outputs of every GT sample (of ``split``, with a
+    split file) under ``gt_dir``; ``out_dir`` becomes an evaluation folder. Returns the
+    summary (see :func:`fisbe_bench.metrics.directories.evaluate_directories`)."""
+    from fisbe_bench.metrics.directories import evaluate_directories, read_split_file
+
+    if split and not split_file:
+        raise FisbeError("--split needs --split-file")
+    samples = None
+    if split:
+        samples = read_split_file(cast(str | Path, split_file))[1].get(split)
+        if samples is None:
+            raise FisbeError(f"unknown split {split!r}", split_file)
+    with tempfile.TemporaryDirectory(prefix="fisbe-oracle-") as tmp:
+        oracle_predictions(kind, gt_dir, tmp, preset, params, samples, progress)
+        return evaluate_directories(
+            gt_dir,
+            tmp,
+            out_dir,
+            split_file=split_file,
+            split=split,
+            partly=partly,
+            overwrite=overwrite,
+        )
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
@@ -75,29 +116,27 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from fisbe_bench.metrics.directories import evaluate_directories, read_split_file
+    from fisbe_bench.tuning import read_params_document
 
     logging.basicConfig(level=logging.INFO, format="fisbe-bench oracle: %(levelname)s: %(message)s")
-    if args.split and not args.split_file:
-        raise FisbeError("--split needs --split-file")
-    samples = None
-    if args.split:
-        samples = read_split_file(args.split_file)[1].get(args.split)
-        if samples is None:
-            raise FisbeError(f"unknown split {args.split!r}", args.split_file)
-    with tempfile.TemporaryDirectory(prefix="fisbe-oracle-") as tmp:
-        oracle_predictions(
-            args.method, args.gt, tmp, args.preset, args.params, samples, not args.no_progress
-        )
-        summary = evaluate_directories(
-            args.gt,
-            tmp,
-            args.out,
-            split_file=args.split_file,
-            split=args.split,
-            partly=args.partly,
-            overwrite=args.overwrite,
-        )
+    params = None
+    if args.params:
+        document = read_params_document(args.params)
+        params = document.get("params", document)
+        if not isinstance(params, dict):
+            raise FisbeError("'params' must be a JSON object", args.params)
+    summary = evaluate_oracle(
+        args.method,
+        args.gt,
+        args.out,
+        preset=args.preset,
+        params=params,
+        split_file=args.split_file,
+        split=args.split,
+        partly=args.partly,
+        overwrite=args.overwrite,
+        progress=not args.no_progress,
+    )
     for set_name, values in summary.items():
         print(f"{set_name:<11} S {values['S']:.4f}  avF1 {values['avF1']:.4f}  C {values['C']:.4f}")
     return 0

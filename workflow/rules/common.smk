@@ -12,6 +12,7 @@ sys.path.insert(0, str(REPO / "src"))
 
 from fisbe_bench.download import read_checksum_table  # noqa: E402  (stdlib only)
 from fisbe_bench.fingerprint import code_fingerprint  # noqa: E402  (stdlib only)
+from fisbe_bench.oracle import KINDS as ORACLE_KINDS  # noqa: E402  (stdlib only)
 from fisbe_bench.plan import plan_dataset  # noqa: E402  (stdlib only)
 from fisbe_bench.training import method_seeds, method_training  # noqa: E402  (stdlib + PyYAML)
 
@@ -33,16 +34,18 @@ def repo_path(path):
     return str(path if Path(path).is_absolute() else REPO / path)
 
 
-def code_of(script):
+def code_of(script, dynamic=None):
     """The `code` param of jobs running `workflow/scripts/<script>`, a fingerprint of the package
     modules that the script imports: editing one of them reruns those jobs (Snakemake itself
-    tracks only the script). Computed once per script, and only for scripts that have jobs."""
-    return lambda wildcards: _code_fingerprint(script)
+    tracks only the script). `dynamic(wildcards)` names a module the script imports by name at
+    run time (`importlib`). Computed once per script and module, only for jobs that exist."""
+    return lambda wildcards: _code_fingerprint(script, dynamic(wildcards) if dynamic else None)
 
 
 @functools.cache
-def _code_fingerprint(script):
-    return code_fingerprint(REPO / "src", REPO / "workflow" / "scripts" / script)
+def _code_fingerprint(script, module):
+    modules = [module] if module else []
+    return code_fingerprint(REPO / "src", REPO / "workflow" / "scripts" / script, modules)
 
 
 def per_attempt(base):
@@ -212,6 +215,17 @@ def seed_runs(dataset):
         for method in METHODS
         if extra_seeds(method)
     }
+
+
+def oracle_methods():
+    """Configured methods whose kind has an oracle (fisbe-bench oracle)."""
+    return [name for name, entry in METHODS.items() if entry["kind"] in ORACLE_KINDS]
+
+
+def oracle_tables():
+    if not oracle_methods():
+        return []
+    return expand("results/{dataset}/leaderboard/oracle.csv", dataset=DATASETS)
 
 
 def leaderboards():

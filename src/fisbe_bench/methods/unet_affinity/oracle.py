@@ -10,8 +10,9 @@ so a full FISBe volume costs one packed label volume, not K dense channels.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import zarr
@@ -20,7 +21,6 @@ from fisbe_bench.contract import GT_KEY
 from fisbe_bench.errors import FisbeError
 from fisbe_bench.methods.unet_affinity.config import DEFAULT_OFFSETS, Params, load_config
 from fisbe_bench.methods.unet_affinity.instances import segment_graph
-from fisbe_bench.methods.unet_affinity.tuning import read_params
 
 
 def membership_bits(gt: zarr.Array | np.ndarray) -> np.ndarray:
@@ -53,14 +53,15 @@ def ideal_values(
 
 
 def ideal_instances(
-    gt_path: str | Path, preset: str | Path | None = None, params: str | Path | None = None
+    gt_path: str | Path,
+    preset: str | Path | None = None,
+    params: Mapping[str, Any] | None = None,
 ) -> tuple[np.ndarray, dict[int, np.ndarray]]:
     """B1's decoding of the ideal outputs for the GT sample at ``gt_path``: the offsets of
-    the training ``preset`` (default: built-in) and the decoding parameters of a
-    ``params.json`` (default: built-in)."""
+    the training ``preset`` (default: built-in) and the decoding parameters in ``params``
+    (decoding fields, or a method's config entry; default: built-in)."""
     offsets = load_config(preset).model.offsets if preset else DEFAULT_OFFSETS
-    decoding = read_params(params) if params else Params()
-    return decode_ideal(gt_path, offsets, decoding)
+    return decode_ideal(gt_path, offsets, Params.from_config(params or {}))
 
 
 def decode_ideal(
