@@ -153,6 +153,21 @@ def test_persistent_server_error_gives_up(
     assert len(server.requests) == 3
 
 
+def test_part_is_kept_when_retries_run_out_and_the_next_run_resumes(
+    server: FlakyServer, archive: tuple[str, bytes, str], tmp_path: Path
+) -> None:
+    url, body, md5 = archive
+    server.plan = ["truncate", "500", "500", "500"]
+    dest = tmp_path / "fisbe.zip"
+    with pytest.raises(FisbeError, match="partial download kept in fisbe.zip.part"):
+        fetch(url, dest, md5, retries=2)
+    half = len(body) // 2
+    assert dest.with_name("fisbe.zip.part").read_bytes() == body[:half]
+    fetch(url, dest, md5)
+    assert dest.read_bytes() == body
+    assert server.requests[-1] == ("/files/fisbe_test.zip", f"bytes={half}-")
+
+
 @pytest.mark.parametrize("status", ["404", "403"])
 def test_client_errors_fail_at_once(
     server: FlakyServer, archive: tuple[str, bytes, str], tmp_path: Path, status: str

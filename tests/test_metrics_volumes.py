@@ -206,3 +206,18 @@ def test_hdf5_chunk_out_of_memory_is_not_corrupt(
     with pytest.raises(FisbeError, match="out of memory while decoding HDF5 chunk") as caught:
         list(volume.blocks())
     assert "corrupt" not in str(caught.value)
+
+
+def test_chunk_error_that_is_no_decoding_error_is_not_called_corrupt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only what codecs raise for bad data says "corrupt"; anything else (a bug) propagates."""
+    path = tmp_path / "s.zarr"
+    zarr.open_group(str(path), mode="w", zarr_format=2).create_array(
+        "labels", data=sparse_labels((10, 16, 14)), chunks=(5, 8, 7)
+    )
+    volume = open_volume(path, "labels")
+    assert isinstance(volume, ZarrV2Volume)
+    monkeypatch.setattr(volume, "_compressor", FailingCodec(KeyError("a bug")))
+    with pytest.raises(KeyError, match="a bug"):
+        list(volume.blocks())

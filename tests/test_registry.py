@@ -1,6 +1,7 @@
 """Method registry and reruns (docs/reruns.md): what a config or code change makes Snakemake run.
 
-One tiny run of a copy of the workflow (so a test may edit a script), then a second method,
+One tiny run of a copy of the workflow (so a test may edit a script or a package module),
+then a second method,
 registered as `kind: external` on a copy of the first method's predictions: the dry run in
 between shows what adding a method costs. The rerun tests only read dry-run job lists. Last,
 external methods published as a zip (`url` + checksum), served from 127.0.0.1.
@@ -8,6 +9,7 @@ external methods published as a zip (`url` + checksum), served from 127.0.0.1.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import json
@@ -192,6 +194,83 @@ def test_code_change_is_listed_and_touch_accepts_it(bench: Benchmark) -> None:
     assert len(predictions) == 2
     assert job_counts(bench.snakemake("-n"))["threshold_cc"] == 2
     bench.snakemake("--touch", "--cores", "1")
+    assert "Nothing to be done" in bench.snakemake("-n")
+
+
+def statuses(summary: str) -> dict[str, str]:
+    """Output file -> status ("ok", "params changed", ...) from ``snakemake --summary``."""
+    rows = [line.split("\t") for line in summary.splitlines() if line.count("\t") == 5]
+    return {row[0]: row[4] for row in rows if row[0] != "output_file"}
+
+
+@contextlib.contextmanager
+def edited(path: Path) -> Iterator[None]:
+    """``path`` with a comment appended (new bytes, same behaviour), restored afterwards."""
+    original = path.read_bytes()
+    path.write_bytes(original + b"# edited by a test\n")
+    try:
+        yield
+    finally:
+        path.write_bytes(original)
+
+
+@pytest.mark.slow
+def test_unchanged_package_reschedules_nothing(bench: Benchmark) -> None:
+    assert "Nothing to be done" in bench.snakemake("-n")
+    assert "params changed" not in statuses(bench.snakemake("--summary")).values()
+
+
+@pytest.mark.slow
+def test_metrics_edit_reschedules_every_evaluation(bench: Benchmark) -> None:
+    with edited(bench.repo / "src/fisbe_bench/metrics/match.py"):
+        out = bench.snakemake("-n")
+        status = statuses(bench.snakemake("--summary"))
+    assert job_counts(out) == {"evaluate": 2, "figures": 1, "leaderboard": 1, "all": 1}
+    assert "Params have changed since last execution" in out
+    assert {path for path, why in status.items() if why == "params changed"} == {
+        f"results/tiny/{method}/evaluation/{name}"
+        for method in ("threshold_cc", "ext")
+        for name in ("summary.json", "per_sample.csv", "per_threshold.csv")
+    }
+    assert "Nothing to be done" in bench.snakemake("-n")  # the same bytes again
+
+
+@pytest.mark.slow
+def test_method_edit_reschedules_that_method_only(bench: Benchmark) -> None:
+    with edited(bench.repo / "src/fisbe_bench/methods/threshold_cc.py"):
+        out = bench.snakemake("-n")
+    assert job_counts(out) == {
+        "threshold_cc": 2,
+        "evaluate": 1,
+        "figures": 1,
+        "leaderboard": 1,
+        "all": 1,
+    }
+    assert "results/tiny/ext/evaluation/summary.json" not in outputs(out)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "module",
+    ["methods/colour_clustering/pipeline.py", "methods/unet_affinity/instances.py", "viewer.py"],
+)
+def test_edit_of_code_no_job_runs_reschedules_nothing(bench: Benchmark, module: str) -> None:
+    with edited(bench.repo / "src/fisbe_bench" / module):
+        assert "Nothing to be done" in bench.snakemake("-n")
+
+
+@pytest.mark.slow
+def test_report_edit_redraws_only_the_leaderboard(bench: Benchmark) -> None:
+    with edited(bench.repo / "src/fisbe_bench/reports/html.py"):
+        assert job_counts(bench.snakemake("-n")) == {"leaderboard": 1, "all": 1}
+
+
+@pytest.mark.slow
+def test_touch_accepts_a_package_edit_that_keeps_results_valid(bench: Benchmark) -> None:
+    with edited(bench.repo / "src/fisbe_bench/metrics/match.py"):
+        bench.snakemake("--touch", "--cores", "1")
+        assert "Nothing to be done" in bench.snakemake("-n")
+    bench.snakemake("--touch", "--cores", "1")  # the original bytes: their fingerprint again
     assert "Nothing to be done" in bench.snakemake("-n")
 
 

@@ -36,15 +36,14 @@ def profile_partitions(profile: dict) -> list[str]:
     return names
 
 
-def profile_here(name: str, folder: Path, mem_cap_mb: int | None = None) -> Path:
-    """A shipped profile less conda (and, for a small node, with every mem_mb capped)."""
+def profile_here(name: str, folder: Path, mem_caps: dict[str, int] | None = None) -> Path:
+    """A shipped profile less conda (and, for a small node, ``mem_mb`` of the named rules
+    set to a cap, a fixed value: a retry then asks for no more)."""
     profile = yaml.safe_load((REPO / "profiles" / name / "config.yaml").read_text())
     for key in NOT_HERE:
         profile.pop(key, None)
-    if mem_cap_mb is not None:
-        for resources in [profile["default-resources"], *profile["set-resources"].values()]:
-            if "mem_mb" in resources:
-                resources["mem_mb"] = min(resources["mem_mb"], mem_cap_mb)
+    for rule, cap in (mem_caps or {}).items():
+        profile["set-resources"].setdefault(rule, {})["mem_mb"] = cap
     folder.mkdir()
     (folder / "config.yaml").write_text(yaml.safe_dump(profile))
     return folder
@@ -85,8 +84,10 @@ def test_tiny_workflow_runs_through_slurm_and_survives_a_cancelled_job(
     workdir.mkdir()
     config = write_config(workdir, TINY)
     expected = job_counts(snakemake(workdir, "--configfile", str(config), "-n").stdout)
-    # Two jobs at a time fit in memory, as on a real node.
-    profile = profile_here("slurm", tmp_path / "profile", cluster.memory_mb // cluster.cpus)
+    # The rules ask for real FISBe sizes; here two jobs at a time fit in memory.
+    rules = snakemake(workdir, "--configfile", str(config), "--list-rules").stdout.split()
+    cap = cluster.memory_mb // cluster.cpus
+    profile = profile_here("slurm", tmp_path / "profile", dict.fromkeys(rules, cap))
     log = (tmp_path / "snakemake.log").open("w")
     proc = subprocess.Popen(
         [

@@ -14,9 +14,10 @@ rule tune_colour_clustering:
         "../envs/classical.yaml"
     threads: 2
     resources:
-        mem_mb=20000,
-        runtime=240,
+        mem_mb=per_attempt(20000),
+        runtime=per_attempt(240),
     params:
+        code=code_of("colour_clustering_tune.py"),
         method=lambda wildcards: METHODS[wildcards.method],
         split="val",
     script:
@@ -39,9 +40,10 @@ rule colour_clustering:
         "../envs/classical.yaml"
     threads: 1
     resources:
-        mem_mb=10000,
-        runtime=30,
+        mem_mb=per_attempt(16000),
+        runtime=per_attempt(30),
     params:
+        code=code_of("colour_clustering_predict.py"),
         raw=lambda wildcards: sample_zarr(wildcards.dataset, wildcards.sample),
     script:
         "../scripts/colour_clustering_predict.py"

@@ -1,4 +1,5 @@
 import csv
+import functools
 import sys
 from pathlib import Path
 
@@ -10,6 +11,7 @@ REPO = Path(workflow.basedir)
 sys.path.insert(0, str(REPO / "src"))
 
 from fisbe_bench.download import read_checksum_table  # noqa: E402  (stdlib only)
+from fisbe_bench.fingerprint import code_fingerprint  # noqa: E402  (stdlib only)
 from fisbe_bench.oracle import KINDS as ORACLE_KINDS  # noqa: E402  (stdlib only)
 from fisbe_bench.plan import plan_dataset  # noqa: E402  (stdlib only)
 from fisbe_bench.training import method_seeds, method_training  # noqa: E402  (stdlib + PyYAML)
@@ -30,6 +32,26 @@ SEEDS = {name: method_seeds(method, REPO) for name, method in METHODS.items()}
 def repo_path(path):
     """A committed file named in the config, relative to the repository."""
     return str(path if Path(path).is_absolute() else REPO / path)
+
+
+def code_of(script, dynamic=None):
+    """The `code` param of jobs running `workflow/scripts/<script>`, a fingerprint of the package
+    modules that the script imports: editing one of them reruns those jobs (Snakemake itself
+    tracks only the script). `dynamic(wildcards)` names a module the script imports by name at
+    run time (`importlib`). Computed once per script and module, only for jobs that exist."""
+    return lambda wildcards: _code_fingerprint(script, dynamic(wildcards) if dynamic else None)
+
+
+@functools.cache
+def _code_fingerprint(script, module):
+    modules = [module] if module else []
+    return code_fingerprint(REPO / "src", REPO / "workflow" / "scripts" / script, modules)
+
+
+def per_attempt(base):
+    """A resource (`mem_mb` in MB, `runtime` in minutes) sized for real FISBe data that grows
+    with each retry: `base` on the first attempt, twice `base` on the second, and so on."""
+    return lambda wildcards, attempt: base * attempt
 
 
 def any_of(names):

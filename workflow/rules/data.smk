@@ -12,7 +12,11 @@ rule synth_dataset:
     conda:
         "../envs/data.yaml"
     threads: 2
+    resources:
+        mem_mb=per_attempt(4000),
+        runtime=per_attempt(30),
     params:
+        code=code_of("synth_dataset.py"),
         spec=lambda wildcards: DATASETS[wildcards.dataset],
     script:
         "../scripts/synth_dataset.py"
@@ -38,7 +42,8 @@ rule zenodo_record:
 
 
 # One rule per file: its URL, size and md5 come from record.json at run time (ancient: a
-# refetched record does not redownload verified files); a pinned md5 is also ensured.
+# refetched record does not redownload verified files); a pinned md5 is also ensured. Like
+# zenodo_record, no `code` fingerprint: the output is Zenodo's bytes, not computed here.
 for _dataset in datasets_from("zenodo"):
     _pins = checksum_table(_dataset)
     for _role, _file in download_files(_dataset).items():
@@ -78,6 +83,11 @@ rule extract_fisbe:
         set="completely|partly",
     conda:
         "../envs/data.yaml"
+    resources:
+        mem_mb=per_attempt(4000),
+        runtime=per_attempt(60),
+    params:
+        code=code_of("extract.py"),
     script:
         "../scripts/extract.py"
 
@@ -97,7 +107,11 @@ rule splits:
         "logs/{dataset}/splits.log",
     conda:
         "../envs/data.yaml"
+    resources:
+        mem_mb=per_attempt(8000),
+        runtime=per_attempt(15),
     params:
+        code=code_of("splits.py"),
         data_root=lambda wildcards, input: Path(input.completely).parent,
         expected=lambda wildcards: SHEETS[wildcards.dataset],
     script:

@@ -9,8 +9,10 @@ rule dataset_stats:
     conda:
         "../envs/classical.yaml"
     resources:
-        mem_mb=4000,
+        mem_mb=per_attempt(16000),
+        runtime=per_attempt(240),
     params:
+        code=code_of("dataset_stats.py"),
         data_root=lambda wildcards, input: Path(input.completely).parent,
     script:
         "../scripts/dataset_stats.py"
@@ -30,5 +32,10 @@ rule dataset_stats_figure:
         "logs/{dataset}/dataset_stats_figure.log",
     conda:
         "../envs/reports.yaml"
+    resources:
+        mem_mb=per_attempt(2000),
+        runtime=per_attempt(10),
+    params:
+        code=code_of("dataset_stats_figure.py"),
     script:
         "../scripts/dataset_stats_figure.py"

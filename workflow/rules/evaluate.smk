@@ -27,9 +27,10 @@ rule evaluate:
         "../envs/metrics.yaml"
     threads: 2
     resources:
-        mem_mb=4000,
-        runtime=60,
+        mem_mb=per_attempt(32000),
+        runtime=per_attempt(240),
     params:
+        code=code_of("evaluate.py"),
         gt_root="resources/{dataset}",
         pred_dir=prediction_dir,
         pred_key=lambda wildcards: METHODS[wildcards.method].get("pred_key", "volumes/instances"),
@@ -84,9 +85,10 @@ rule figures:
         "../envs/reports.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=30,
+        mem_mb=per_attempt(4000),
+        runtime=per_attempt(30),
     params:
+        code=code_of("figures.py"),
         methods=list(METHODS),
         split=EVAL_SPLIT,
     script:
@@ -137,7 +139,11 @@ rule leaderboard:
         "logs/{dataset}/leaderboard.log",
     conda:
         "../envs/reports.yaml"
+    resources:
+        mem_mb=per_attempt(4000),
+        runtime=per_attempt(30),
     params:
+        code=code_of("leaderboard.py"),
         methods=list(METHODS),
         bootstrap=config["leaderboard"]["bootstrap"],
         seed=config["leaderboard"]["seed"],

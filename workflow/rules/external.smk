@@ -1,7 +1,8 @@
 # External methods published as an archive: `url` + `sha256` (or `md5`) next to `path` in
 # the method's config entry. The archive is downloaded once (resumable, checksum-verified,
 # on the machine running Snakemake) and unpacked into `path`, which `evaluate` reads like
-# any other external prediction folder.
+# any other external prediction folder. The download has no `code` fingerprint: its output
+# is the server's bytes, pinned by the checksum, whatever the code that fetched them.
 
 
 def methods_with_url():
@@ -48,7 +49,9 @@ for _name in methods_with_url():
         conda:
             "../envs/data.yaml"
         resources:
-            mem_mb=2000,
-            runtime=60,
+            mem_mb=per_attempt(2000),
+            runtime=per_attempt(60),
+        params:
+            code=code_of("external_unpack.py"),
         script:
             "../scripts/external_unpack.py"

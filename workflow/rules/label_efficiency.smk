@@ -16,6 +16,7 @@ rule label_subset:
     conda:
         "../envs/data.yaml"
     params:
+        code=code_of("label_subset.py"),
         seed=LABEL_SUBSET_SEED,
     script:
         "../scripts/label_subset.py"
@@ -73,9 +74,10 @@ rule label_efficiency:
         "../envs/reports.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=10,
+        mem_mb=per_attempt(2000),
+        runtime=per_attempt(10),
     params:
+        code=code_of("label_efficiency.py"),
         fractions=lambda wildcards: [float(f) for f in label_fractions(wildcards.method)],
         train_sets=lambda wildcards: TRAINING[wildcards.method].split("+"),
     script:

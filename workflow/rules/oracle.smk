@@ -21,9 +21,13 @@ rule oracle:
         "../envs/torch.yaml"
     threads: 1
     resources:
-        mem_mb=16000,
-        runtime=60,
+        mem_mb=per_attempt(16000),
+        runtime=per_attempt(60),
     params:
+        code=code_of(
+            "oracle.py",  # runs fisbe_bench.methods.<kind>.oracle, imported by name:
+            lambda wildcards: f"fisbe_bench.methods.{METHODS[wildcards.method]['kind']}.oracle",
+        ),
         method=lambda wildcards: decoding_config(wildcards.method),
         gt_root="resources/{dataset}",
         split=EVAL_SPLIT,
@@ -59,6 +63,7 @@ rule oracle_table:
         mem_mb=1000,
         runtime=10,
     params:
+        code=code_of("oracle_table.py"),
         methods=oracle_methods(),
     script:
         "../scripts/oracle_table.py"

@@ -13,9 +13,10 @@ rule threshold_cc:
         "../envs/classical.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=20,
+        mem_mb=per_attempt(16000),
+        runtime=per_attempt(30),
     params:
+        code=code_of("threshold_cc.py"),
         raw=lambda wildcards: sample_zarr(wildcards.dataset, wildcards.sample),
         method=lambda wildcards: METHODS[wildcards.method],
     script:

@@ -23,9 +23,10 @@ rule train_unet_affinity:
     threads: 2
     resources:
         gpu=1,
-        mem_mb=16000,
-        runtime=2880,
+        mem_mb=per_attempt(32000),
+        runtime=per_attempt(2880),
     params:
+        code=code_of("unet_affinity_train.py"),
         data_root="resources/{dataset}",
         # kept between runs (not an output): a rerun resumes from its last.pt
         workdir="results/{dataset}/{method}/train",
@@ -51,9 +52,10 @@ rule predict_unet_affinity:
     threads: 2
     resources:
         gpu=1,
-        mem_mb=16000,
-        runtime=60,
+        mem_mb=per_attempt(32000),
+        runtime=per_attempt(60),
     params:
+        code=code_of("unet_affinity_predict.py"),
         raw=lambda wildcards: sample_zarr(wildcards.dataset, wildcards.sample),
         tta=lambda wildcards: METHODS[wildcards.method].get("tta", "none") == "flip",
     script:
@@ -79,9 +81,10 @@ rule tune_unet_affinity:
         "../envs/torch.yaml"
     threads: 1
     resources:
-        mem_mb=16000,
-        runtime=240,
+        mem_mb=per_attempt(16000),
+        runtime=per_attempt(240),
     params:
+        code=code_of("unet_affinity_tune.py"),
         method=lambda wildcards: decoding_config(wildcards.method),
         split="val",
     script:
@@ -105,8 +108,10 @@ rule unet_affinity:
         "../envs/torch.yaml"
     threads: 1
     resources:
-        mem_mb=16000,
-        runtime=30,
+        mem_mb=per_attempt(16000),
+        runtime=per_attempt(30),
+    params:
+        code=code_of("unet_affinity_instances.py"),
     script:
         "../scripts/unet_affinity_instances.py"
 
