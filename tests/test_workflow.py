@@ -159,7 +159,10 @@ def test_label_efficiency_dry_run_trains_once_more_per_fraction_below_1(tmp_path
     assert counts["train_unet_affinity"] == 1  # fraction 1 is the normal run
     assert counts["train_unet_affinity_fraction"] == 1  # fraction 0.5
     assert counts["label_subset"] == counts["evaluate_fraction"] == 1
-    assert counts["predict_unet_affinity_fraction"] == 2  # the tiny test split
+    # the tiny test split, and the val split its decoding is tuned on
+    assert counts["predict_unet_affinity_fraction"] == 4
+    assert counts["tune_unet_affinity_fraction"] == counts["tune_unet_affinity"] == 1
+    assert counts["unet_affinity_fraction"] == 2  # decoded: the test split only
     assert counts["label_efficiency"] == 1 and counts["evaluate"] == 2
 
 
