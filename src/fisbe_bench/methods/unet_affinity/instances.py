@@ -7,7 +7,8 @@
 3. Agglomeration: mutex watershed (``mwatershed.cluster``) on the fragment graph. Two
    fragments are linked by every predicted offset between their voxels, short or long
    range, across background too (long offsets bridge signal gaps and jump across
-   crossings); the link weighs mean affinity - ``merge_bias`` and attracts iff positive.
+   crossings); one edge per fragment pair and offset distance weighs the mean affinity of
+   those pairs - ``merge_bias`` and attracts iff positive.
 4. Overlap voxels join every instance whose edges to them have mean affinity >
    ``affinity_threshold``; instances then spread along confident overlap-overlap pairs.
 5. Instances of <= ``min_size`` voxels are dropped; output (N, Z, Y, X) via
@@ -263,7 +264,9 @@ def segment_graph(
     u = np.concatenate([p[0] for p in near]) if near else np.empty(0, np.int64)
     v = np.concatenate([p[1] for p in near]) if near else np.empty(0, np.int64)
     fragment = _fragments(n, u, v)
-    # links between fragments (every offset, core voxels only), and overlap votes
+    # links between fragments (every offset, core voxels only, one per distance), and
+    # overlap votes
+    distances = sorted({max(map(abs, offset)) for offset in offsets})
     link_parts: list[list[np.ndarray]] = [[], [], []]
     to_core: list[list[np.ndarray]] = [[], [], []]
     between: list[list[np.ndarray]] = [[], [], []]
@@ -273,7 +276,8 @@ def segment_graph(
         core = ~a_overlap & ~b_overlap
         fa, fb = fragment[source[core]], fragment[target[core]]
         differ = fa != fb
-        link_parts[0].append(np.minimum(fa, fb)[differ])
+        scale = distances.index(max(map(abs, offsets[k])))
+        link_parts[0].append(np.minimum(fa, fb)[differ] * len(distances) + scale)
         link_parts[1].append(np.maximum(fa, fb)[differ])
         link_parts[2].append(weight[core][differ])
         for bucket, mask, swap in (
@@ -286,9 +290,12 @@ def segment_graph(
             bucket[1].append(t_)
             bucket[2].append(weight[mask])
     del pairs
-    links = _pair_sums(*_stack(link_parts), n)
-    low, high, total, count = links
+    low_scale, high, total, count = _pair_sums(*_stack(link_parts), n)
+    low = low_scale // len(distances)
+    # mutex watershed with one edge per fragment pair and distance: the confident short-range
+    # evidence is taken first, as a voxel-level mutex watershed would
     segment = _mutex_watershed(n, total / count - params.merge_bias, low, high)
+    links = _pair_sums(low, high, total, n, count)
     instance = np.zeros(n, dtype=np.int64)  # per fragment id (fragment ids are < n)
     used = np.unique(fragment[~is_overlap])
     instance[used] = _first_seen_ids(segment[used])
