@@ -13,6 +13,7 @@ import torch
 from conftest import REPO, TINY, job_counts, read_table, snakemake, write_config, write_evaluation
 
 from fisbe_bench.errors import FisbeError
+from fisbe_bench.plan import split_counts
 from fisbe_bench.reports import tables
 from fisbe_bench.reports.leaderboard import write_leaderboard
 from fisbe_bench.training import method_seeds
@@ -30,11 +31,22 @@ def test_method_seeds() -> None:
     assert method_seeds({**UNET, "seeds": [4, 2]}, REPO) == [4, 2]
 
 
+def _n_val() -> int:
+    """Val images of the TINY dataset (both labelled sets)."""
+    tiny = TINY["datasets"]["tiny"]
+    return sum(split_counts(tiny[key])[1] for key in ("n_completely", "n_partly"))
+
+
 def test_single_seed_dry_run_has_the_jobs_of_before(tmp_path: Path) -> None:
     proc = snakemake(tmp_path, "--configfile", str(write_config(tmp_path, config_with())), "-n")
     counts = job_counts(proc.stdout)
-    n_test = counts["threshold_cc"]
-    unet = {"train_unet_affinity": 1, "predict_unet_affinity": n_test, "unet_affinity": n_test}
+    n_test, n_val = counts["threshold_cc"], _n_val()
+    unet = {
+        "train_unet_affinity": 1,
+        "predict_unet_affinity": n_test + n_val,  # val: the decoding is tuned on it
+        "tune_unet_affinity": 1,
+        "unet_affinity": n_test,
+    }
     assert {k: v for k, v in counts.items() if "unet" in k or "seed" in k} == unet
     assert counts["evaluate"] == 2 and counts["leaderboard"] == 1
     first = tmp_path / "first"
@@ -49,7 +61,8 @@ def test_seeds_dry_run_trains_once_more_per_further_seed(tmp_path: Path) -> None
     n_test = counts["threshold_cc"]
     assert counts["train_unet_affinity"] == 1  # the first seed is the method's run
     assert counts["train_unet_affinity_seed"] == counts["evaluate_seed"] == 2
-    assert counts["predict_unet_affinity_seed"] == counts["unet_affinity_seed"] == 2 * n_test
+    assert counts["predict_unet_affinity_seed"] == 2 * (n_test + _n_val())
+    assert counts["tune_unet_affinity_seed"] == 2 and counts["unet_affinity_seed"] == 2 * n_test
     assert counts["evaluate"] == 2 and counts["leaderboard"] == 1
 
 
