@@ -18,7 +18,11 @@ from fisbe_bench.reports import tables
 from fisbe_bench.reports.leaderboard import write_leaderboard
 from fisbe_bench.training import method_seeds
 
-UNET = {"kind": "unet_affinity", "preset": "config/unet/tiny.yaml"}
+UNET = {
+    "kind": "unet_affinity",
+    "preset": "config/unet/tiny.yaml",
+    "grid": "config/unet_grid_tiny.yaml",
+}
 
 
 def config_with(**unet: object) -> dict:

@@ -147,6 +147,7 @@ SWEEP = {
         "unet_affinity": {
             "kind": "unet_affinity",
             "preset": "config/unet/tiny.yaml",
+            "grid": "config/unet_grid_tiny.yaml",
             "label_fractions": [0.5, 1.0],
         },
     },
