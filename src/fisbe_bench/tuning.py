@@ -58,6 +58,15 @@ def parameter_grid(grid: Mapping[str, Sequence[Any]], base: P, kind: str) -> lis
     ]
 
 
+def front_end_groups(candidates: Sequence[Any], front_end: Sequence[str]) -> list[list[int]]:
+    """Candidate indices grouped by their values of the ``front_end`` fields (the costly
+    steps a group computes once), in grid order."""
+    groups: dict[tuple, list[int]] = {}
+    for index, params in enumerate(candidates):
+        groups.setdefault(tuple(getattr(params, f) for f in front_end), []).append(index)
+    return list(groups.values())
+
+
 def score_table(
     candidates: Sequence[Any],
     names: Sequence[str],

@@ -32,10 +32,7 @@ def _score_sample(sample: TuneSample, candidates: list[Params]) -> list[Any]:
 
     gt = zarr.open_array(str(Path(sample.gt_path) / contract.GT_KEY), mode="r")[...]
     results: list[Any] = [None] * len(candidates)
-    groups: dict[tuple, list[int]] = {}
-    for index, params in enumerate(candidates):
-        groups.setdefault(tuple(getattr(params, f) for f in FRONT_END), []).append(index)
-    for indices in groups.values():
+    for indices in tuning.front_end_groups(candidates, FRONT_END):
         colour = read_input(sample.raw_path)  # re-read: cheaper than holding a pristine copy
         sv = prepare(colour, candidates[indices[0]])
         for index in indices:

@@ -231,11 +231,20 @@ def extract_instances(
     on foreground voxels only.
     """
     params = params or Params()
+    return segment_graph(*read_graph(numinst, affinities, params), offsets, params)
+
+
+def read_graph(
+    numinst: zarr.Array | np.ndarray | CheckedArray,
+    affinities: zarr.Array | np.ndarray | CheckedArray,
+    params: Params,
+) -> tuple[tuple[int, ...], np.ndarray, np.ndarray, np.ndarray]:
+    """Step 1 and the graph's inputs: volume shape, foreground voxels (raster indices),
+    their overlap flags and their affinities (K, n); see :func:`segment_graph`."""
     foreground, overlap = foreground_masks(numinst, params)
     flat = np.flatnonzero(foreground)
     coords = np.stack(np.unravel_index(flat, foreground.shape), axis=1)
-    values = gather(affinities, coords)
-    return segment_graph(foreground.shape, flat, overlap.reshape(-1)[flat], values, offsets, params)
+    return foreground.shape, flat, overlap.reshape(-1)[flat], gather(affinities, coords)
 
 
 def segment_graph(

@@ -13,13 +13,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, cast
 
-import numpy as np
 import zarr
 
 from fisbe_bench import contract, tuning
 from fisbe_bench.errors import FisbeError
 from fisbe_bench.methods.unet_affinity.config import AFFINITY_KEY, METHOD, NUMINST_KEY, Params
-from fisbe_bench.methods.unet_affinity.instances import foreground_masks, gather, segment_graph
+from fisbe_bench.methods.unet_affinity.instances import read_graph, segment_graph
 from fisbe_bench.sample_io import instance_stack
 from fisbe_bench.tuning import TuneSample
 
@@ -42,19 +41,10 @@ def _score_sample(sample: TuneSample, candidates: Sequence[Params]) -> list[Any]
         raise FisbeError("not a prediction zarr of unet-affinity predict", probs) from err
     gt = zarr.open_array(str(Path(sample.gt_path) / contract.GT_KEY), mode="r")[...]
     results: list[Any] = [None] * len(candidates)
-    groups: dict[tuple, list[int]] = {}
-    for index, params in enumerate(candidates):
-        groups.setdefault(tuple(getattr(params, f) for f in FRONT_END), []).append(index)
-    for indices in groups.values():
-        foreground, overlap = foreground_masks(numinst, candidates[indices[0]])
-        flat = np.flatnonzero(foreground)
-        coords = np.stack(np.unravel_index(flat, foreground.shape), axis=1)
-        values = gather(affinities, coords)
-        is_overlap = overlap.reshape(-1)[flat]
+    for indices in tuning.front_end_groups(candidates, FRONT_END):
+        graph = read_graph(numinst, affinities, candidates[indices[0]])
         for index in indices:
-            labels, extra = segment_graph(
-                foreground.shape, flat, is_overlap, values, offsets, candidates[index]
-            )
+            labels, extra = segment_graph(*graph, offsets, candidates[index])
             results[index] = evaluate_sample(
                 gt, instance_stack(labels, extra), partly=sample.partly
             )
