@@ -27,6 +27,8 @@ GPU_RULES = {
     "predict_unet_affinity_fraction",
     "train_unet_affinity_seed",
     "predict_unet_affinity_seed",
+    "train_patchperpix",
+    "predict_patchperpix",
 }
 
 

@@ -134,7 +134,7 @@ def test_schema_keys_of_each_kind_are_its_params_and_workflow_keys() -> None:
     schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
     blocks = schema["properties"]["methods"]["additionalProperties"]["allOf"]
     keys = {b["if"]["properties"]["kind"]["const"]: set(b["then"]["properties"]) for b in blocks}
-    for kind in ("threshold_cc", "colour_clustering", "unet_affinity"):
+    for kind in ("threshold_cc", "colour_clustering", "unet_affinity", "patchperpix"):
         module = importlib.import_module(f"fisbe_bench.methods.{kind}")
         assert keys.pop(kind) == {f.name for f in fields(module.Params)} | module.WORKFLOW_KEYS
     assert keys == {"external": {"kind", "path", "url", "sha256", "md5", "training", "pred_key"}}

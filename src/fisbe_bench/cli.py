@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "threshold-cc": ("fisbe_bench.methods.threshold_cc", "B0: threshold + connected components"),
     "colour-clustering": ("fisbe_bench.methods.colour_clustering.cli", "B2: colour clustering"),
     "unet-affinity": ("fisbe_bench.methods.unet_affinity.cli", "B1: affinity U-Net"),
+    "patchperpix": ("fisbe_bench.methods.patchperpix.cli", "B3: PatchPerPix-style U-Net"),
     "oracle": ("fisbe_bench.oracle", "score a learned method's decoding of ideal network outputs"),
     "leaderboard": ("fisbe_bench.reports.leaderboard", "aggregate evaluations into a leaderboard"),
     "figures": ("fisbe_bench.reports.figures", "draw the benchmark figures"),

@@ -23,7 +23,7 @@ from typing import Any, cast
 
 from fisbe_bench.errors import FisbeError
 
-KINDS = ("unet_affinity",)
+KINDS = ("unet_affinity", "patchperpix")
 
 
 def oracle_predictions(

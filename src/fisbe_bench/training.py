@@ -15,6 +15,7 @@ import yaml
 
 from fisbe_bench.errors import FisbeError
 
+LEARNED_KINDS = ("unet_affinity", "patchperpix")  # trained from a preset YAML with `sets`
 TRAININGS = ("completely", "completely+partly", "none")
 BOARDS = {
     "completely": "trained on completely labelled data",
@@ -25,14 +26,14 @@ BOARDS = {
 def method_training(method: Mapping[str, Any], repo: str | Path) -> str:
     """The training of one configured method (``methods.<name>`` of the config).
 
-    An explicit ``training`` wins; ``unet_affinity`` follows ``sets`` of its preset YAML
-    (relative to ``repo``); other kinds are untrained.
+    An explicit ``training`` wins; learned kinds (:data:`LEARNED_KINDS`) follow ``sets`` of
+    their preset YAML (relative to ``repo``); other kinds are untrained.
     """
     if "training" in method:
         if method["training"] not in TRAININGS:
             raise FisbeError(f"training must be one of {TRAININGS}, got {method['training']!r}")
         return str(method["training"])
-    if method.get("kind") != "unet_affinity":
+    if method.get("kind") not in LEARNED_KINDS:
         return "none"
     sets = set(_preset(method, repo).get("sets", ["completely"]))
     return "completely+partly" if "partly" in sets else "completely"
@@ -40,8 +41,8 @@ def method_training(method: Mapping[str, Any], repo: str | Path) -> str:
 
 def method_seeds(method: Mapping[str, Any], repo: str | Path) -> list[int]:
     """Training seeds of one configured method, the first being its main run: ``seeds``,
-    else the ``seed`` of a ``unet_affinity`` preset (default 0); none for untrained kinds."""
-    if method.get("kind") != "unet_affinity":
+    else the ``seed`` of a learned kind's preset (default 0); none for untrained kinds."""
+    if method.get("kind") not in LEARNED_KINDS:
         return []
     if "seeds" in method:
         return [int(seed) for seed in method["seeds"]]

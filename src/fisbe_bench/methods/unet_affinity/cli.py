@@ -125,7 +125,8 @@ def _predict(args: argparse.Namespace) -> None:
     )  # fmt: skip
 
 
-def _decode(args: argparse.Namespace) -> None:
+def decode_action(args: argparse.Namespace) -> None:
+    """``decode``: instances from network outputs (B3 decodes the same way)."""
     from fisbe_bench.methods.unet_affinity.instances import decode
     from fisbe_bench.methods.unet_affinity.tuning import read_params
 
@@ -155,6 +156,6 @@ def _tune(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run one action; prints a one-line JSON summary."""
-    actions = {"train": _train, "predict": _predict, "decode": _decode, "tune": _tune}
+    actions = {"train": _train, "predict": _predict, "decode": decode_action, "tune": _tune}
     actions[args.action](args)
     return 0

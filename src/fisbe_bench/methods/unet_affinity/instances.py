@@ -257,12 +257,18 @@ def segment_graph(
 ) -> tuple[np.ndarray, dict[int, np.ndarray]]:
     """Steps 2-5 on the foreground graph: nodes 0..n-1 are the foreground voxels ``flat``
     (raster indices, sorted), ``is_overlap`` marks overlap voxels and ``values`` (K, n)
-    holds each node's affinity per offset."""
+    holds each node's affinity per offset; a negative value means no evidence on that pair
+    (B3's consensus where no patch covers it), which then makes no edge."""
     if not len(flat):
         return np.zeros(shape, dtype=np.uint32), {}
     coords = np.stack(np.unravel_index(flat, shape), axis=1)
     n = len(flat)
-    pairs = [_pairs(flat, coords, np.array(shape), offset) for offset in offsets]
+    pairs = [
+        (s[keep], t[keep])
+        for k, offset in enumerate(offsets)
+        for s, t in [_pairs(flat, coords, np.array(shape), offset)]
+        for keep in [values[k, s] >= 0]  # negative: no evidence (B3), no edge
+    ]
     # fragments: core voxels joined by confident nearest-neighbour affinities
     near = [
         (s[keep], t[keep])

@@ -20,6 +20,7 @@ import sys
 import time
 import zipfile
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -119,6 +120,23 @@ def blend_window(
 
 
 Offset = tuple[int, int, int]
+
+
+@dataclass(frozen=True)
+class Head:
+    """What a tile's network probabilities become before blending and writing.
+
+    B1 writes them as they are (``transform`` None, ``offsets`` the model's); B3
+    (patchperpix) turns its patch channels into consensus affinities on the device.
+    ``offsets``: the affinity channels written; ``margin``: voxels next to interior tile
+    faces that ``transform`` cannot compute exactly (the blending discards at least these).
+    """
+
+    offsets: tuple[Offset, ...]
+    transform: Callable[[torch.Tensor], torch.Tensor] | None = None
+    margin: int = 0
+
+
 FLIPS: tuple[tuple[int, ...], ...] = tuple(
     tuple(axis for axis in range(3) if mask >> axis & 1) for mask in range(8)
 )
@@ -200,9 +218,10 @@ def forward_probabilities(
     device: torch.device,
     bf16: bool = True,
     tta: bool = False,
+    transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> np.ndarray:
     """(3, Z, Y, X) normalised raw -> (3 + K, Z, Y, X) float32 probabilities; ``tta``:
-    averaged over the 8 flips (:func:`flip_average`)."""
+    averaged over the 8 flips (:func:`flip_average`); ``transform``: see :class:`Head`."""
     channels_last = model.down[0][0].weight.is_contiguous(memory_format=torch.channels_last_3d)  # type: ignore[index]
 
     def forward(volume: torch.Tensor) -> torch.Tensor:
@@ -215,6 +234,8 @@ def forward_probabilities(
 
     volume = torch.from_numpy(np.ascontiguousarray(raw)).to(device)
     probs = flip_average(forward, volume, model.config.offsets) if tta else forward(volume)
+    if transform is not None:
+        probs = transform(probs.float())
     return probs.cpu().numpy()
 
 
@@ -230,18 +251,23 @@ def predict_tiled(
     bf16: bool = True,
     progress: bool = False,
     tta: bool = False,
+    head: Head | None = None,
 ) -> int:
     """Run ``model`` over a volume of spatial ``shape`` in blended tiles; returns #tiles.
 
     ``read(start, size)`` returns normalised raw (3, *size), zero outside the volume;
     ``write(z0, z1, probs)`` receives finished z-slabs (C, z1 - z0, Y, X) float32 in order.
-    ``tta``: each tile averaged over its 8 flips.
+    ``tta``: each tile averaged over its 8 flips; ``head``: see :class:`Head` (default:
+    the probabilities as they are). ``margin`` defaults to overlap / 4, at least the head's.
     """
     from tqdm import tqdm
 
     device = device or next(model.parameters()).device
+    head = head or Head(model.config.offsets)
     divisor = model.config.divisor
-    margin = [o // 4 for o in overlap] if margin is None else list(margin)
+    if margin is None:
+        margin = [max(o // 4, head.margin) for o in overlap]
+    margin = list(margin)
     if any(2 * m > o for m, o in zip(margin, overlap, strict=True)):
         raise FisbeError(f"margin {margin} must be at most half the overlap {overlap}")
     grids = [tile_grid(s, t, o, divisor) for s, t, o in zip(shape, tile, overlap, strict=True)]
@@ -251,7 +277,7 @@ def predict_tiled(
         [blend_window(size, start > 0, start + size < pad, o, m) for start in starts]
         for (pad, size, starts), o, m in zip(grids, overlap, margin, strict=True)
     ]
-    channels = NUMINST_CLASSES + len(model.config.offsets)
+    channels = NUMINST_CLASSES + len(head.offsets)
     accumulator = np.zeros((channels, sizes[0], padded[1], padded[2]), dtype=np.float32)
     weight_sum = np.zeros((sizes[0], padded[1], padded[2]), dtype=np.float32)
     z_starts = grids[0][2]
@@ -274,7 +300,9 @@ def predict_tiled(
             flush(z_starts[row - 1], z)
         for iy, y in enumerate(grids[1][2]):
             for ix, x in enumerate(grids[2][2]):
-                probs = forward_probabilities(model, read((z, y, x), sizes), device, bf16, tta)
+                probs = forward_probabilities(
+                    model, read((z, y, x), sizes), device, bf16, tta, head.transform
+                )
                 weight = (
                     windows[0][row][:, None, None]
                     * windows[1][iy][None, :, None]
@@ -325,8 +353,10 @@ def predict_zarr(
     progress: bool = False,
     attrs: dict[str, Any] | None = None,
     tta: bool = False,
+    head: Head | None = None,
 ) -> int:
-    """Predict one sample zarr into ``out_path`` (atomically); returns the tile count."""
+    """Predict one sample zarr into ``out_path`` (atomically); returns the tile count.
+    ``head``: see :class:`Head`; the written offsets are its offsets."""
     try:
         raw: zarr.Array | CheckedArray = zarr.open_array(
             str(Path(raw_path) / contract.RAW_KEY), mode="r"
@@ -337,7 +367,8 @@ def predict_zarr(
         raise FisbeError(f"{contract.RAW_KEY} must be (3, Z, Y, X), got {raw.shape}", raw_path)
     raw = CheckedArray(raw, Path(raw_path) / contract.RAW_KEY)
     shape = raw.shape[1:]
-    offsets = [list(o) for o in model.config.offsets]
+    head = head or Head(model.config.offsets)
+    offsets = [list(o) for o in head.offsets]
 
     def read(start: Sequence[int], size: Sequence[int]) -> np.ndarray:
         return contract.normalise_raw(read_padded(raw, start, size))
@@ -365,7 +396,7 @@ def predict_zarr(
 
         return predict_tiled(
             model, read, shape, write, tile, overlap, margin, bf16=bf16, progress=progress,
-            tta=tta,
+            tta=tta, head=head,
         )  # fmt: skip
 
 
@@ -381,10 +412,14 @@ def predict(
     progress: bool = False,
     expect_gpu: bool = False,
     tta: bool = False,
+    head_of: Callable[[TrainConfig], Head] | None = None,
+    method: str = METHOD,
 ) -> dict[str, object]:
     """Network outputs of one sample from a checkpoint (tile/overlap default to its config),
     written to ``out_path`` atomically; prints and returns a summary. ``tta``: averaged
-    over the 8 flips of each tile (the model's offsets must be closed under mirroring)."""
+    over the 8 flips of each tile (the model's offsets must be closed under mirroring).
+    ``head_of``: the :class:`Head` of the checkpoint's config (another kind's outputs, e.g.
+    B3's consensus); ``method``: the kind named in the output's attributes."""
     if threads:
         torch.set_num_threads(threads)
     dev = resolve_device(device, expect_gpu)
@@ -398,9 +433,11 @@ def predict(
         for axes in FLIPS:
             flip_sources(config.model.offsets, axes)
     started = time.perf_counter()
+    head = head_of(config) if head_of else None
+    attrs = {"method": method, "checkpoint": str(checkpoint), "tta": tta}
     tiles = predict_zarr(
         model, raw_path, out_path, tile, overlap, margin, config.bf16,
-        progress=progress, attrs={"checkpoint": str(checkpoint), "tta": tta}, tta=tta,
+        progress=progress, attrs=attrs, tta=tta, head=head,
     )  # fmt: skip
     seconds = round(time.perf_counter() - started, 2)
     summary = {

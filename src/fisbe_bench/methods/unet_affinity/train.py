@@ -17,7 +17,7 @@ import json
 import shutil
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from itertools import islice, zip_longest
 from pathlib import Path
 from typing import Any, cast
@@ -32,7 +32,12 @@ from fisbe_bench.errors import FisbeError
 from fisbe_bench.methods.unet_affinity.config import Params, TrainConfig, load_config
 from fisbe_bench.methods.unet_affinity.data import CropDataset, SampleIndex, index_sample
 from fisbe_bench.methods.unet_affinity.model import AffinityUNet
-from fisbe_bench.methods.unet_affinity.predict import autocast, predict_zarr, resolve_device
+from fisbe_bench.methods.unet_affinity.predict import (
+    Head,
+    autocast,
+    predict_zarr,
+    resolve_device,
+)
 from fisbe_bench.methods.unet_affinity.targets import loss_terms
 
 LOSS_COLUMNS = ["step", "loss", "ce", "bce", "seconds"]
@@ -133,8 +138,10 @@ def validate(
     config: TrainConfig,
     samples: Sequence[tuple[Path, str]],
     workdir: Path,
+    head: Head | None = None,
 ) -> dict[str, float]:
-    """Tiled inference + instances + FISBe metrics on ``samples``: aggregate S, avF1, C."""
+    """Tiled inference (through ``head``, see :class:`~.predict.Head`) + instances + FISBe
+    metrics on ``samples``: aggregate S, avF1, C."""
     from fisbe_bench.methods.unet_affinity.instances import decode
     from fisbe_bench.metrics import aggregate, evaluate_sample
 
@@ -144,7 +151,9 @@ def validate(
     try:
         for path, set_name in samples:
             probs, pred = workdir / "probs.zarr", workdir / "pred.zarr"
-            predict_zarr(model, path, probs, config.tile, config.overlap, bf16=config.bf16)
+            predict_zarr(
+                model, path, probs, config.tile, config.overlap, bf16=config.bf16, head=head
+            )
             decode(probs, pred, Params())
             gt = zarr.open_array(str(path / contract.GT_KEY), mode="r")
             instances = zarr.open_array(str(pred / contract.PRED_KEY), mode="r")
@@ -180,10 +189,12 @@ def train(
     progress: bool = True,
     threads: int | None = None,
     expect_gpu: bool = False,
+    head: Head | None = None,
 ) -> dict[str, Any]:
     """Train (or resume) into ``out``; returns a summary. ``stop_after`` ends this call
     after that many steps (as a kill would, without the final checkpoint). ``threads``: see
-    :func:`loader_workers`; ``expect_gpu``: see :func:`resolve_device`."""
+    :func:`loader_workers`; ``expect_gpu``: see :func:`resolve_device`; ``head``: how
+    validation turns network outputs into affinities (default: as they are)."""
     from tqdm import tqdm
 
     out = Path(out)
@@ -295,7 +306,7 @@ def train(
         final = step == config.steps
         if val_samples and config.val_every and (step % config.val_every == 0 or final):
             with tempfile.TemporaryDirectory(dir=out, prefix=".val-") as workdir:
-                scores = validate(model, config, val_samples, Path(workdir))
+                scores = validate(model, config, val_samples, Path(workdir), head)
             validation.append({"step": step, **scores, "samples": len(val_samples)})
             bar.write(f"step {step}: validation S {scores['S']:.4f}")
             if scores["S"] > best["S"]:
@@ -334,18 +345,20 @@ def train_to_outputs(
     device: str = "auto",
     expect_gpu: bool = False,
     seed: int | None = None,
+    read_preset: Callable[[str | Path], tuple[TrainConfig, Head | None]] | None = None,
 ) -> dict[str, Any]:
     """Workflow step: train (resuming in ``workdir``) with ``threads`` CPU threads, then
     copy ``best.pt`` and the loss curve to the rule's outputs atomically. ``seed``
-    overrides the preset's ``seed``."""
+    overrides the preset's ``seed``; ``read_preset`` (another kind's presets, e.g. B3's)
+    returns the training configuration and validation head of a preset file."""
     if threads:
         torch.set_num_threads(threads)
-    config = load_config(preset)
+    config, head = read_preset(preset) if read_preset else (load_config(preset), None)
     if seed is not None:
         config = dataclasses.replace(config, seed=seed)
     summary = train(
         config, data_root, split_file, workdir, device, progress=False,
-        threads=threads, expect_gpu=expect_gpu,
+        threads=threads, expect_gpu=expect_gpu, head=head,
     )  # fmt: skip
     for source, target in (
         (Path(workdir) / "best.pt", model_out),

@@ -58,12 +58,14 @@ def tune_to_file(
     grid_path: str | Path,
     out: str | Path,
     base: Params | None = None,
+    method: str = METHOD,
 ) -> Params:
     """Tune on the samples of ``split`` (their network outputs ``probabilities``: sample
-    name -> zarr), starting from ``base``; write the choice and the table to ``out``."""
+    name -> zarr), starting from ``base``; write the choice and the table to ``out``.
+    ``method``: the kind named in errors and in the file (B3 decodes like B1)."""
     base = base or Params()
-    grid = tuning.read_grid(grid_path, base, METHOD)
-    candidates = tuning.parameter_grid(grid, base, METHOD)
+    grid = tuning.read_grid(grid_path, base, method)
+    candidates = tuning.parameter_grid(grid, base, method)
     samples = []
     for sample in tuning.tuning_samples(samples_table, split):
         name = Path(sample.gt_path).name.removesuffix(".zarr")
@@ -75,7 +77,7 @@ def tune_to_file(
     names = [Path(s.gt_path).name.removesuffix(".zarr") for s in samples]
     tuning.write_params(
         out,
-        METHOD,
+        method,
         candidates[best],
         table,
         S=table[best]["S"],
@@ -86,6 +88,6 @@ def tune_to_file(
     return candidates[best]
 
 
-def read_params(path: str | Path) -> Params:
+def read_params(path: str | Path, method: str = METHOD) -> Params:
     """Decoding parameters from a ``params.json`` written by :func:`tune_to_file`."""
-    return tuning.read_params(path, Params, METHOD)
+    return tuning.read_params(path, Params, method)

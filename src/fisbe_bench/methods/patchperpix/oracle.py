@@ -1,0 +1,93 @@
+"""B3's ideal outputs from the ground truth, through its consensus and decoding.
+
+A perfect network predicts numinst one-hot and every patch value as its training target,
+P_c(d) = 1 iff c and c + d share a neuron. The consensus (:mod:`.consensus`, the same
+code the prediction runs per tile) reads those values straight from the packed label bits
+at the voxels it needs, so a full FISBe volume never holds the (2r+1)^3 patch channels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import zarr
+
+from fisbe_bench.contract import GT_KEY
+from fisbe_bench.errors import FisbeError
+from fisbe_bench.methods.patchperpix.config import (
+    Params,
+    consensus_offsets,
+    load_preset,
+    patch_offsets,
+    patch_radius,
+)
+from fisbe_bench.methods.patchperpix.consensus import consensus
+from fisbe_bench.methods.unet_affinity.instances import segment_graph
+from fisbe_bench.methods.unet_affinity.oracle import membership_bits
+
+DEFAULT_RADIUS = 3  # PatchPerPix's 7^3 patches (config/patchperpix/paper.yaml)
+
+
+def ideal_instances(
+    gt_path: str | Path,
+    preset: str | Path | None = None,
+    params: Mapping[str, Any] | None = None,
+) -> tuple[np.ndarray, dict[int, np.ndarray]]:
+    """B3's decoding of the ideal outputs for the GT sample at ``gt_path``: the patch
+    radius of the training ``preset`` (default 3) and the decoding parameters in
+    ``params`` (decoding fields, or a method's config entry; default: built-in)."""
+    radius = patch_radius(load_preset(preset).model.offsets) if preset else DEFAULT_RADIUS
+    return decode_ideal(gt_path, radius, Params.from_config(params or {}))
+
+
+def ideal_consensus(bits: np.ndarray, flat: np.ndarray, radius: int) -> np.ndarray:
+    """(K, n) consensus of ideal patches at the voxels ``flat`` (raster indices into the
+    label bits ``bits``, see :func:`~fisbe_bench.methods.unet_affinity.oracle.membership_bits`).
+
+    The bits are padded by 2r of background, so every centre and partner a voxel's pairs
+    reach lies inside the array; pairs leaving the volume get 0."""
+    pad = 2 * radius
+    padded = np.pad(bits, pad)
+    shape = padded.shape
+    signed = torch.from_numpy(padded.reshape(-1).view(padded.dtype.str.replace("u", "i")))
+    counts = torch.from_numpy(np.bitwise_count(padded.reshape(-1)))
+    steps = torch.tensor(
+        [z * shape[1] * shape[2] + y * shape[2] + x for z, y, x in patch_offsets(radius)]
+    )
+
+    def patch(centres: torch.Tensor, channels: torch.Tensor) -> torch.Tensor:
+        partners = centres[None, :] + steps[channels][:, None]
+        return ((signed[centres][None, :] & signed[partners]) != 0).float()
+
+    coords = np.stack(np.unravel_index(flat, bits.shape), axis=1)
+    voxels = np.ravel_multi_index(tuple((coords + pad).T), shape)
+    offsets = consensus_offsets(radius)
+    values = consensus(
+        patch, counts == 1, counts >= 2, torch.from_numpy(voxels), shape, radius, offsets
+    ).numpy()
+    for k, offset in enumerate(offsets):  # as in the volume itself: pairs leaving it get 0
+        moved = coords + np.asarray(offset)
+        values[k, ~np.all((moved >= 0) & (moved < np.array(bits.shape)), axis=1)] = 0
+    return values
+
+
+def decode_ideal(
+    gt_path: str | Path, radius: int, params: Params
+) -> tuple[np.ndarray, dict[int, np.ndarray]]:
+    """Decode the ideal patches (radius ``radius``) of the GT sample at ``gt_path``."""
+    try:
+        gt = zarr.open_array(str(Path(gt_path) / GT_KEY), mode="r")
+    except (FileNotFoundError, KeyError) as err:
+        raise FisbeError(f"no ground truth {GT_KEY}", gt_path) from err
+    if gt.ndim != 4:
+        raise FisbeError(f"ground truth must be (N, Z, Y, X), got shape {gt.shape}", gt_path)
+    bits = membership_bits(gt)
+    flat = np.flatnonzero(bits)
+    counts = np.bitwise_count(bits.reshape(-1)[flat])
+    values = ideal_consensus(bits, flat, radius)
+    offsets = list(consensus_offsets(radius))
+    return segment_graph(bits.shape, flat, counts >= 2, values, offsets, params)  # type: ignore[arg-type]
