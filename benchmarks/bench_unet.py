@@ -1,4 +1,5 @@
-"""Benchmarks of B1 (unet_affinity); prints one JSON line per figure and writes it to --out.
+"""Benchmarks of B1 (unet_affinity) and B3 (patchperpix: a preset with ``patch_radius``,
+predicted through its consensus head); prints one JSON line per figure and writes it to --out.
 
   python benchmarks/bench_unet.py train --preset config/unet/demo.yaml [--data-root D] --steps 20
   python benchmarks/bench_unet.py predict --preset config/unet/demo.yaml --shape 64 160 160
@@ -41,16 +42,34 @@ from fisbe_bench import contract, sample_io
 from fisbe_bench.methods.unet_affinity.config import AFFINITY_KEY, NUMINST_KEY, Params, load_config
 from fisbe_bench.methods.unet_affinity.instances import decode
 from fisbe_bench.methods.unet_affinity.model import AffinityUNet
-from fisbe_bench.methods.unet_affinity.predict import load_model, predict_zarr
+from fisbe_bench.methods.unet_affinity.predict import Head, load_model, predict_zarr
 from fisbe_bench.methods.unet_affinity.train import train
+
+KIND_TITLES = {"unet_affinity": "B1 `unet_affinity`", "patchperpix": "B3 `patchperpix`"}
+
+
+def _kind(preset: Path | None) -> str:
+    import yaml
+
+    is_b3 = preset is not None and "patch_radius" in (yaml.safe_load(preset.read_text()) or {})
+    return "patchperpix" if is_b3 else "unet_affinity"
+
+
+def read_preset(path: Path) -> tuple[Any, Head | None]:
+    """A B1 preset, or a B3 preset (it sets ``patch_radius``) with its consensus head."""
+    if _kind(path) == "patchperpix":
+        from fisbe_bench.methods.patchperpix.train import read_preset as read_b3
+
+        return read_b3(path)
+    return load_config(path), None
 
 
 def bench_train(args: argparse.Namespace) -> dict:
     """Training steps/s of a preset (first step excluded: allocation warm-up)."""
+    config, head = read_preset(args.preset)
     config = dataclasses.replace(
-        load_config(args.preset), steps=args.steps + 1, val_every=0,
-        checkpoint_every=args.steps + 1,
-    )  # fmt: skip
+        config, steps=args.steps + 1, val_every=0, checkpoint_every=args.steps + 1
+    )
     with tempfile.TemporaryDirectory() as out:
         data_root = args.data_root
         if data_root is None:  # a small synthetic dataset, generated untimed
@@ -59,7 +78,7 @@ def bench_train(args: argparse.Namespace) -> dict:
             data_root = Path(out) / "data"
             write_dataset(data_root, 4, 0, args.data_shape, 0)
         train(config, data_root, data_root / "sample_list_per_split.txt", Path(out) / "run",
-              args.device, progress=False)  # fmt: skip
+              args.device, progress=False, head=head)  # fmt: skip
         seconds = [float(line.split(",")[-1]) for line in
                    (Path(out) / "run" / "loss.csv").read_text().splitlines()[2:]]  # fmt: skip
     steps_per_s = len(seconds) / sum(seconds)
@@ -79,7 +98,7 @@ def _gpu(device: str) -> dict:
 
 def bench_predict(args: argparse.Namespace) -> dict:
     """Seconds to predict one volume of ``--shape`` (random raw, untrained weights)."""
-    config = load_config(args.preset)
+    config, head = read_preset(args.preset)
     torch.manual_seed(0)
     with tempfile.TemporaryDirectory() as tmp:
         checkpoint = Path(tmp) / "model.pt"
@@ -91,7 +110,7 @@ def bench_predict(args: argparse.Namespace) -> dict:
         started = time.perf_counter()
         tiles = predict_zarr(model, Path(tmp) / "s.zarr", Path(tmp) / "p.zarr",
                              config.tile, config.overlap,
-                             bf16=config.bf16 and args.device != "cpu")  # fmt: skip
+                             bf16=config.bf16 and args.device != "cpu", head=head)  # fmt: skip
         seconds = time.perf_counter() - started
     return {"figure": "predict_seconds", "preset": str(args.preset), "shape": args.shape,
             "tile": config.tile, "overlap": config.overlap, "tiles": tiles,
@@ -284,7 +303,7 @@ def bench_gpu(args: argparse.Namespace) -> dict:
     from fisbe_bench.methods.unet_affinity.data import CropDataset, index_sample
     from fisbe_bench.synth import write_dataset
 
-    config = load_config(args.preset)
+    config, head = read_preset(args.preset)
     dev = torch.device(args.device)
     crop = list(args.crop or config.crop)
     figure: dict[str, Any] = {"figure": "gpu", "device": str(dev), "preset": str(args.preset),
@@ -343,7 +362,7 @@ def bench_gpu(args: argparse.Namespace) -> dict:
             torch.cuda.reset_peak_memory_stats(dev)
         started = time.perf_counter()
         tiles = predict_zarr(model, Path(tmp) / "v.zarr", Path(tmp) / "p.zarr", config.tile,
-                             config.overlap, bf16=config.bf16)  # fmt: skip
+                             config.overlap, bf16=config.bf16, head=head)  # fmt: skip
         figure["inference"] = {"volume": [3, *args.volume], "tile": config.tile, "tiles": tiles,
                                "seconds": round(time.perf_counter() - started, 2)}  # fmt: skip
         if dev.type == "cuda":
@@ -440,7 +459,7 @@ def main() -> None:
     print(json.dumps(figure), flush=True)
     results_file.write_section(
         args.out,
-        title="B1 `unet_affinity`: measured figures",
+        title=f"{KIND_TITLES[_kind(getattr(args, 'preset', None))]}: measured figures",
         start=start,
         raw=figure,
         table=figure_table(figure),

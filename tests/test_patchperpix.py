@@ -4,13 +4,22 @@ oracle, and the tiny preset trained, predicted, decoded and scored through the C
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 import zarr
-from conftest import TINY, job_counts, read_table, snakemake, write_config
+from conftest import (
+    FISBE_REAL,
+    OFFICIAL_SPLIT,
+    TINY,
+    job_counts,
+    read_table,
+    snakemake,
+    write_config,
+)
 
 from fisbe_bench import sample_io
 from fisbe_bench.cli import main
@@ -30,6 +39,7 @@ from fisbe_bench.methods.unet_affinity.model import AffinityUNet
 from fisbe_bench.methods.unet_affinity.oracle import membership_bits
 from fisbe_bench.methods.unet_affinity.predict import predict_array, predict_zarr
 from fisbe_bench.methods.unet_affinity.targets import affinity_target, pack_membership
+from fisbe_bench.oracle import evaluate_oracle
 from fisbe_bench.training import method_training
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -284,4 +294,18 @@ def test_tiny_workflow_puts_b3_on_the_leaderboard(tmp_path: Path) -> None:
         assert tuned["method"] == "patchperpix"
     oracle = read_table(results / "leaderboard/oracle.csv")
     ceilings = [float(r["oracle_S"]) for r in oracle if r["method"] == "patchperpix"]
-    assert len(ceilings) == 2 and min(ceilings) > 0.9
+    assert len(ceilings) == 3 and min(ceilings) > 0.9  # completely, partly, combined
+
+
+@pytest.mark.slow
+def test_oracle_on_real_fisbe() -> None:
+    """The paper preset's ceiling on both real ground truths (measured: R14A02 1.000,
+    VT011145_I2 0.932: labelling gaps wider than a 7^3 patch split pieces off, see
+    config/README.md); a regression guard, below the issue's goal of 0.97 on the partly set."""
+    with tempfile.TemporaryDirectory() as out:
+        summary = evaluate_oracle(
+            "patchperpix", FISBE_REAL / "gt", Path(out) / "oracle",
+            preset=PRESETS / "paper.yaml", split_file=OFFICIAL_SPLIT, progress=False,
+        )  # fmt: skip
+    assert summary["completely"]["S"] >= 0.99
+    assert summary["partly"]["S"] >= 0.93

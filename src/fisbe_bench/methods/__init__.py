@@ -16,8 +16,9 @@ config) lives in ``fisbe_bench.methods.<kind>`` and offers the same small interf
 - a CLI module (``<kind>`` itself or ``<kind>.cli``) with ``configure_parser(parser)`` and
   ``run(args)``, whose sub-commands are the actions: ``fisbe-bench <kind-with-dashes> ACTION``.
 
-Kinds: ``threshold_cc`` (B0), ``colour_clustering`` (B2, ``tune`` + ``predict``) and
-``unet_affinity`` (B1). This module stays import-light (standard library only).
+Kinds: ``threshold_cc`` (B0), ``colour_clustering`` (B2, ``tune`` + ``predict``),
+``unet_affinity`` (B1) and ``patchperpix`` (B3, built on B1's training and decoding). This
+module stays import-light (standard library only).
 """
 
 from __future__ import annotations
