@@ -148,8 +148,10 @@ def method_kinds(script: Path) -> set[str]:
 def test_each_script_closure_holds_at_most_its_own_method(script: Path) -> None:
     """Package __init__s must not pull every method into every fingerprint."""
     kinds = method_kinds(script)
-    own = [k for k in ("threshold_cc", "colour_clustering", "unet_affinity") if k in script.stem]
-    assert kinds == set(own), kinds
+    own = {k for k in ("threshold_cc", "colour_clustering", "unet_affinity") if k in script.stem}
+    if "patchperpix" in script.stem:  # B3 is built on B1: a B1 change reruns B3 too
+        own = {"patchperpix", "unet_affinity"}
+    assert kinds == own, kinds
 
 
 def test_real_closures_are_as_narrow_as_their_imports() -> None:

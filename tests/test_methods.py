@@ -8,12 +8,13 @@ from conftest import REPO
 from snakemake.utils import validate
 
 from fisbe_bench.errors import FisbeError
-from fisbe_bench.methods import colour_clustering, threshold_cc, unet_affinity
+from fisbe_bench.methods import colour_clustering, patchperpix, threshold_cc, unet_affinity
 
 KINDS = {
     "threshold_cc": threshold_cc,
     "colour_clustering": colour_clustering,
     "unet_affinity": unet_affinity,
+    "patchperpix": patchperpix,
 }
 
 

@@ -3,6 +3,7 @@ oracle, and the tiny preset trained, predicted, decoded and scored through the C
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import tempfile
 from pathlib import Path
@@ -170,6 +171,21 @@ def test_tiled_consensus_equals_whole_volume(tmp_path: Path) -> None:
     far = ~close[3:]
     assert far.mean() < 1e-4
     assert np.all(np.minimum(stored[3:][far], quantised[3:][far]) < 0)
+
+
+def test_predict_refuses_a_b1_checkpoint(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    config = load_preset(PRESETS / "tiny.yaml")
+    b1 = dataclasses.replace(
+        config, model=dataclasses.replace(config.model, offsets=DEFAULT_OFFSETS)
+    )
+    checkpoint = tmp_path / "b1.pt"
+    torch.save({"model": AffinityUNet(b1.model).state_dict(), "config": b1.to_dict()}, checkpoint)
+    sample = tmp_path / "s.zarr"
+    sample_io.write_array(sample, RAW_KEY, np.zeros((3, 16, 32, 32), np.uint16), (3, 16, 32, 32))
+    argv = ["patchperpix", "predict", "--checkpoint", str(checkpoint), "--raw", str(sample)]
+    assert main([*argv, "--out", str(tmp_path / "p.zarr"), "--device", "cpu"]) == 2
+    assert "not a patchperpix model" in capsys.readouterr().err
+    assert not (tmp_path / "p.zarr").exists()
 
 
 def test_oracle_decodes_a_crossing(tmp_path: Path) -> None:

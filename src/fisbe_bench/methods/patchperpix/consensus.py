@@ -86,7 +86,7 @@ def _consensus_chunk(
     for d in ((0, 0, 0), *cube):
         rows, channels = [], []
         for k, e in enumerate(offsets):
-            target = tuple(int(a) + int(b) for a, b in zip(d, e, strict=True))
+            target = (d[0] + int(e[0]), d[1] + int(e[1]), d[2] + int(e[2]))
             if max(map(abs, target)) <= radius:
                 rows.append(k)
                 channels.append(channel.get(target, -1))  # -1: the centre itself

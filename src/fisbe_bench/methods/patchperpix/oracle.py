@@ -90,4 +90,4 @@ def decode_ideal(
     counts = np.bitwise_count(bits.reshape(-1)[flat])
     values = ideal_consensus(bits, flat, radius)
     offsets = list(consensus_offsets(radius))
-    return segment_graph(bits.shape, flat, counts >= 2, values, offsets, params)  # type: ignore[arg-type]
+    return segment_graph(bits.shape, flat, counts >= 2, values, offsets, params)
