@@ -48,11 +48,12 @@ test-fast: setup
 
 # Benchmarks: each command is the one the README's Performance table quotes and writes its
 # benchmarks/RESULTS-<name>.md section itself (date, machine, load, command, raw numbers, table).
-# `bench` takes about 20 min on 2 shared cores (two FISBe-size volumes, 5-8 GiB RAM);
+# `bench` takes about 25 min on 2 shared cores (two FISBe-size volumes, 5-8 GiB RAM);
 # `bench-demo` 6-21 min depending on the load; `bench-ci` about 20 min (a fresh clone,
 # `CI=true bash .ci/run`); `bench-gpu` needs a CUDA GPU. bench_official.py needs a checkout of
 # the official evaluator and a venv for it (see benchmarks/RESULTS-official.md).
 BENCH := $(PY) benchmarks
+B3_RESULTS := benchmarks/RESULTS-patchperpix.md  # B3 figures, with B1 references of the same run
 
 bench: setup
 	$(BENCH)/bench_metrics.py --repeat 3
@@ -62,6 +63,9 @@ bench: setup
 	$(BENCH)/bench_colour.py runtime --shape 385 685 686
 	$(BENCH)/bench_unet.py instances --shape 128 256 256 --replicate-to 400 700 700
 	$(BENCH)/bench_unet.py train --preset config/unet/demo.yaml
+	$(BENCH)/bench_unet.py train --preset config/unet/demo.yaml --out $(B3_RESULTS)
+	$(BENCH)/bench_unet.py train --preset config/patchperpix/demo.yaml --out $(B3_RESULTS)
+	$(BENCH)/bench_oracle.py
 	$(BENCH)/bench_zenodo.py
 
 bench-demo: setup
@@ -73,6 +77,7 @@ bench-ci:
 bench-gpu: setup
 	$(BENCH)/bench_unet.py gpu --preset config/unet/paper.yaml --device cuda
 	$(BENCH)/bench_unet.py train --preset config/unet/paper.yaml --device cuda --data-shape 160 256 256
+	$(BENCH)/bench_unet.py gpu --preset config/patchperpix/paper.yaml --device cuda --out $(B3_RESULTS)
 
 # Needs conda and the conda-forge channel (not reachable from CI): writes
 # workflow/envs/<env>.linux-64.pin.txt, which `--use-conda` then installs exactly.
