@@ -1,6 +1,7 @@
 """Decoding ceilings on the two real FISBe ground truths: ``fisbe-bench oracle`` for each
-learned kind with its paper preset and default decoding, per labelled set, with the
-wall time of rendering + decoding + scoring.
+learned kind with its paper preset and default decoding (and B3 without its long-range
+affinities: PatchPerPix's own outputs), per labelled set, with the wall time of rendering +
+decoding + scoring.
 
   python benchmarks/bench_oracle.py [--kind unet_affinity --kind patchperpix]
 
@@ -16,25 +17,33 @@ import time
 from pathlib import Path
 
 import results_file
+import yaml
 
 from fisbe_bench.oracle import KINDS, evaluate_oracle
 
 FIXTURES = results_file.REPO / "tests" / "data"
-PRESETS = {
-    "unet_affinity": "config/unet/paper.yaml",
-    "patchperpix": "config/patchperpix/paper.yaml",
-}
+# kind -> (paper preset, overrides of its keys)
+VARIANTS = {
+    "unet_affinity": [("config/unet/paper.yaml", {})],
+    "patchperpix": [("config/patchperpix/paper.yaml", {}),
+                    ("config/patchperpix/paper.yaml", {"long_range": []})],
+}  # fmt: skip
 
 
-def measure(kind: str) -> dict:
+def measure(kind: str, preset: str, overrides: dict) -> dict:
     """S, avF1 and C per set of ``kind``'s oracle on both real ground truths."""
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as out:
+        path = results_file.REPO / preset
+        if overrides:
+            data = {**yaml.safe_load(path.read_text()), **overrides}
+            path = Path(out) / "preset.yaml"
+            path.write_text(yaml.safe_dump(data))
         summary = evaluate_oracle(
             kind,
             FIXTURES / "fisbe-real" / "gt",
             Path(out) / "evaluation",
-            preset=results_file.REPO / PRESETS[kind],
+            preset=path,
             split_file=FIXTURES / "sample_list_per_split.txt",
             progress=False,
         )
@@ -42,7 +51,8 @@ def measure(kind: str) -> dict:
         name: {key: round(float(values[key]), 4) for key in ("S", "avF1", "C")}
         for name, values in summary.items()
     }
-    return {"kind": kind, "preset": PRESETS[kind], "sets": sets,
+    label = preset + "".join(f", {key}: {value}" for key, value in overrides.items())
+    return {"kind": kind, "preset": label, "sets": sets,
             "seconds": round(time.perf_counter() - started, 1)}  # fmt: skip
 
 
@@ -52,7 +62,11 @@ def main() -> None:
     results_file.add_out_option(parser, "oracle")
     args = parser.parse_args()
     start = results_file.started()
-    figures = [measure(kind) for kind in args.kind or KINDS]
+    figures = [
+        measure(kind, preset, overrides)
+        for kind in args.kind or KINDS
+        for preset, overrides in VARIANTS[kind]
+    ]
     print(json.dumps(figures), flush=True)
     rows = [
         "| kind (preset) | set | S | avF1 | C | seconds (both images) |",

@@ -1,6 +1,7 @@
 """Configuration of B3: decoding ``Params`` (B1's, under this kind's name) and training
-presets (``config/patchperpix/*.yaml``): a B1 preset whose ``patch_radius`` r replaces
-``model.offsets`` by the patch cube."""
+presets (``config/patchperpix/*.yaml``): a B1 preset whose ``patch_radius`` r (and optional
+``long_range`` distances) replace ``model.offsets``: the patch cube, then B1-style affinities
+of the 13 directions at each long-range distance (beyond 2r, where no patch reaches)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from fisbe_bench.methods.unet_affinity.config import TrainConfig
 
 METHOD = "patchperpix"
 WORKFLOW_KEYS = frozenset({"kind", "preset", "grid", "tta"})
+MAX_RADIUS = 4
 Offset = tuple[int, int, int]
 
 
@@ -34,12 +36,16 @@ def patch_offsets(radius: int) -> tuple[Offset, ...]:
     return tuple(o for o in itertools.product(span, span, span) if any(o))
 
 
-def patch_radius(offsets: Sequence[Sequence[int]]) -> int:
-    """r of a model whose output offsets are exactly :func:`patch_offsets` (r)."""
-    radius = max((abs(int(v)) for o in offsets for v in o), default=0)
-    if radius < 1 or tuple(tuple(int(v) for v in o) for o in offsets) != patch_offsets(radius):
-        raise FisbeError("not a patchperpix model: its outputs are not a patch cube")
-    return radius
+def patch_layout(offsets: Sequence[Sequence[int]]) -> tuple[int, tuple[Offset, ...]]:
+    """(r, long-range offsets) of a model whose outputs are :func:`patch_offsets` (r)
+    followed by long-range affinity offsets (each longer than 2r)."""
+    plain = tuple((int(o[0]), int(o[1]), int(o[2])) for o in offsets)
+    for radius in range(1, MAX_RADIUS + 1):
+        cube = patch_offsets(radius)
+        rest = plain[len(cube) :]
+        if plain[: len(cube)] == cube and all(max(map(abs, o)) > 2 * radius for o in rest):
+            return radius, rest
+    raise FisbeError("not a patchperpix model: its outputs are not a patch cube")
 
 
 def consensus_offsets(radius: int) -> tuple[Offset, ...]:
@@ -50,7 +56,8 @@ def consensus_offsets(radius: int) -> tuple[Offset, ...]:
 
 def load_preset(path: str | Path) -> TrainConfig:
     """A B3 preset: B1 keys (:func:`~fisbe_bench.methods.unet_affinity.config.config_from_dict`)
-    plus ``patch_radius`` (1..4) instead of ``model.offsets``."""
+    plus ``patch_radius`` (1..4) and optional ``long_range`` (distances above 2r) instead of
+    ``model.offsets``."""
     import yaml
 
     path = Path(path)
@@ -61,10 +68,22 @@ def load_preset(path: str | Path) -> TrainConfig:
     if not isinstance(data, dict):
         raise FisbeError("preset must be a mapping", path)
     radius = data.pop("patch_radius", None)
-    if isinstance(radius, bool) or not isinstance(radius, int) or not 1 <= radius <= 4:
-        raise FisbeError(f"patch_radius must be an integer in 1..4, got {radius!r}", path)
+    if isinstance(radius, bool) or not isinstance(radius, int) or not 1 <= radius <= MAX_RADIUS:
+        raise FisbeError(
+            f"patch_radius must be an integer in 1..{MAX_RADIUS}, got {radius!r}", path
+        )
+    long_range = data.pop("long_range", []) or []
+    if not isinstance(long_range, list) or not all(
+        isinstance(d, int) and not isinstance(d, bool) and d > 2 * radius for d in long_range
+    ):
+        raise FisbeError(
+            f"long_range must be a list of distances above 2 * patch_radius = {2 * radius}, "
+            f"got {long_range!r}",
+            path,
+        )
     model = dict(data.get("model") or {})
     if "offsets" in model:
         raise FisbeError("model.offsets is set by patch_radius in a patchperpix preset", path)
-    data["model"] = {**model, "offsets": [list(o) for o in patch_offsets(radius)]}
+    offsets = patch_offsets(radius) + b1.neighbourhood_offsets(tuple(sorted(set(long_range))))
+    data["model"] = {**model, "offsets": [list(o) for o in offsets]}
     return b1.config_from_dict(data, path)

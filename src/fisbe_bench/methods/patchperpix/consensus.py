@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from fisbe_bench.methods.patchperpix.config import consensus_offsets, patch_offsets
+from fisbe_bench.methods.patchperpix.config import consensus_offsets, patch_layout, patch_offsets
 from fisbe_bench.methods.unet_affinity.model import NUMINST_CLASSES
 from fisbe_bench.methods.unet_affinity.predict import Head
 
@@ -118,13 +118,17 @@ def _consensus_chunk(
 
 
 def tile_consensus(probs: torch.Tensor, radius: int) -> torch.Tensor:
-    """A tile's network probabilities (3 + (2r+1)^3 - 1, Z, Y, X) -> numinst and consensus
-    affinities (3 + K, Z, Y, X) for :func:`.config.consensus_offsets` (r); K = 13 x the
-    distinct scales. Values near the tile faces lack patches from outside the tile (the
-    blending discards a margin of r voxels at interior faces)."""
+    """A tile's network probabilities (3 + (2r+1)^3 - 1 + L, Z, Y, X) -> numinst, consensus
+    affinities for :func:`.config.consensus_offsets` (r) and the L long-range affinities as
+    predicted: (3 + K + L, Z, Y, X), K = 13 x the distinct scales. Values near the tile faces
+    lack patches from outside the tile (the blending discards a margin of r voxels at
+    interior faces). Where two overlapping tiles disagree on a pair having votes (float
+    noise at ``MIN_SUPPORT``), the blend of ``NO_VOTE`` and a value is mostly still
+    negative: no edge, as one tile said."""
     shape = probs.shape[1:]
     numinst = probs[:NUMINST_CLASSES]
-    patches = probs[NUMINST_CLASSES:].reshape(probs.shape[0] - NUMINST_CLASSES, -1)
+    end = NUMINST_CLASSES + len(patch_offsets(radius))
+    patches = probs[NUMINST_CLASSES:end].reshape(end - NUMINST_CLASSES, -1)
     offsets = consensus_offsets(radius)
     voxels = torch.nonzero(numinst[0].reshape(-1) < CANDIDATE).squeeze(1)
 
@@ -134,12 +138,21 @@ def tile_consensus(probs: torch.Tensor, radius: int) -> torch.Tensor:
     values = consensus(
         patch, numinst[1].reshape(-1), numinst[2].reshape(-1), voxels, shape, radius, offsets
     )
-    out = torch.zeros((NUMINST_CLASSES + len(offsets), *shape), device=probs.device)
+    long_range = probs[end:]
+    k = NUMINST_CLASSES + len(offsets)
+    out = torch.zeros((k + len(long_range), *shape), device=probs.device)
     out[:NUMINST_CLASSES] = numinst
-    out[NUMINST_CLASSES:].reshape(len(offsets), -1)[:, voxels] = values
+    out[NUMINST_CLASSES:k].reshape(len(offsets), -1)[:, voxels] = values
+    out[k:] = long_range
     return out
 
 
-def consensus_head(radius: int) -> Head:
-    """The prediction head of a B3 model with patch radius ``radius``."""
-    return Head(consensus_offsets(radius), lambda probs: tile_consensus(probs, radius), radius)
+def consensus_head(offsets: Sequence[Sequence[int]]) -> Head:
+    """The prediction head of a B3 model with output ``offsets`` (see
+    :func:`.config.patch_layout`): consensus, then its long-range affinities."""
+    radius, long_range = patch_layout(offsets)
+    return Head(
+        consensus_offsets(radius) + long_range,
+        lambda probs: tile_consensus(probs, radius),
+        radius,
+    )

@@ -1,14 +1,15 @@
 """B3's ideal outputs from the ground truth, through its consensus and decoding.
 
-A perfect network predicts numinst one-hot and every patch value as its training target,
-P_c(d) = 1 iff c and c + d share a neuron. The consensus (:mod:`.consensus`, the same
-code the prediction runs per tile) reads those values straight from the packed label bits
-at the voxels it needs, so a full FISBe volume never holds the (2r+1)^3 patch channels.
+A perfect network predicts numinst one-hot and every patch value and long-range affinity
+as its training target, P_c(d) = 1 iff c and c + d share a neuron. The consensus
+(:mod:`.consensus`, the same code the prediction runs per tile) reads those values straight
+from the packed label bits at the voxels it needs, so a full FISBe volume never holds the
+(2r+1)^3 patch channels.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,17 +20,20 @@ import zarr
 from fisbe_bench.contract import GT_KEY
 from fisbe_bench.errors import FisbeError
 from fisbe_bench.methods.patchperpix.config import (
+    Offset,
     Params,
     consensus_offsets,
     load_preset,
+    patch_layout,
     patch_offsets,
-    patch_radius,
 )
 from fisbe_bench.methods.patchperpix.consensus import consensus
+from fisbe_bench.methods.unet_affinity.config import neighbourhood_offsets
 from fisbe_bench.methods.unet_affinity.instances import segment_graph
-from fisbe_bench.methods.unet_affinity.oracle import membership_bits
+from fisbe_bench.methods.unet_affinity.oracle import ideal_values, membership_bits
 
-DEFAULT_RADIUS = 3  # PatchPerPix's 7^3 patches (config/patchperpix/paper.yaml)
+# the outputs of config/patchperpix/paper.yaml (a test keeps them equal): 7^3 patches, 9
+DEFAULT_LAYOUT = (3, neighbourhood_offsets((9,)))
 
 
 def ideal_instances(
@@ -38,10 +42,13 @@ def ideal_instances(
     params: Mapping[str, Any] | None = None,
 ) -> tuple[np.ndarray, dict[int, np.ndarray]]:
     """B3's decoding of the ideal outputs for the GT sample at ``gt_path``: the patch
-    radius of the training ``preset`` (default 3) and the decoding parameters in
-    ``params`` (decoding fields, or a method's config entry; default: built-in)."""
-    radius = patch_radius(load_preset(preset).model.offsets) if preset else DEFAULT_RADIUS
-    return decode_ideal(gt_path, radius, Params.from_config(params or {}))
+    radius and long-range offsets of the training ``preset`` (default: the paper preset)
+    and the decoding parameters in ``params`` (decoding fields, or a method's config entry;
+    default: built-in)."""
+    radius, long_range = (
+        patch_layout(load_preset(preset).model.offsets) if preset else DEFAULT_LAYOUT
+    )
+    return decode_ideal(gt_path, radius, long_range, Params.from_config(params or {}))
 
 
 def ideal_consensus(bits: np.ndarray, flat: np.ndarray, radius: int) -> np.ndarray:
@@ -76,9 +83,10 @@ def ideal_consensus(bits: np.ndarray, flat: np.ndarray, radius: int) -> np.ndarr
 
 
 def decode_ideal(
-    gt_path: str | Path, radius: int, params: Params
+    gt_path: str | Path, radius: int, long_range: Sequence[Offset], params: Params
 ) -> tuple[np.ndarray, dict[int, np.ndarray]]:
-    """Decode the ideal patches (radius ``radius``) of the GT sample at ``gt_path``."""
+    """Decode the ideal patches (radius ``radius``) and ``long_range`` affinities of the GT
+    sample at ``gt_path``."""
     try:
         gt = zarr.open_array(str(Path(gt_path) / GT_KEY), mode="r")
     except (FileNotFoundError, KeyError) as err:
@@ -88,6 +96,8 @@ def decode_ideal(
     bits = membership_bits(gt)
     flat = np.flatnonzero(bits)
     counts = np.bitwise_count(bits.reshape(-1)[flat])
-    values = ideal_consensus(bits, flat, radius)
-    offsets = list(consensus_offsets(radius))
+    values = np.concatenate(
+        [ideal_consensus(bits, flat, radius), ideal_values(bits, flat, long_range)]
+    )
+    offsets = [*consensus_offsets(radius), *long_range]
     return segment_graph(bits.shape, flat, counts >= 2, values, offsets, params)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from fisbe_bench.methods.patchperpix.config import METHOD, patch_radius
+from fisbe_bench.methods.patchperpix.config import METHOD
 from fisbe_bench.methods.patchperpix.consensus import consensus_head
 from fisbe_bench.methods.unet_affinity import predict as b1
 from fisbe_bench.methods.unet_affinity.config import TrainConfig
@@ -15,7 +15,7 @@ from fisbe_bench.methods.unet_affinity.predict import Head
 
 def head_of(config: TrainConfig) -> Head:
     """The consensus head of a B3 checkpoint's configuration."""
-    return consensus_head(patch_radius(config.model.offsets))
+    return consensus_head(config.model.offsets)
 
 
 def predict(

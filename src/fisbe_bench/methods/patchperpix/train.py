@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from fisbe_bench.methods.patchperpix.config import load_preset, patch_radius
+from fisbe_bench.methods.patchperpix.config import load_preset
 from fisbe_bench.methods.patchperpix.consensus import consensus_head
 from fisbe_bench.methods.unet_affinity import train as b1
 from fisbe_bench.methods.unet_affinity.config import TrainConfig
@@ -20,7 +20,7 @@ from fisbe_bench.methods.unet_affinity.predict import Head
 def read_preset(path: str | Path) -> tuple[TrainConfig, Head]:
     """Training configuration and validation head of a B3 preset."""
     config = load_preset(path)
-    return config, consensus_head(patch_radius(config.model.offsets))
+    return config, consensus_head(config.model.offsets)
 
 
 def train_to_outputs(preset: str | Path, **kwargs: Any) -> dict[str, Any]:
