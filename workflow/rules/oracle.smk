@@ -22,7 +22,7 @@ rule oracle:
     threads: 1
     resources:
         mem_mb=per_attempt(16000),
-        runtime=per_attempt(60),
+        runtime=per_attempt(180),  # B3 on the 23 FISBe test volumes: about 1 min each
     params:
         code=code_of(
             "oracle.py",  # runs fisbe_bench.methods.<kind>.oracle, imported by name:

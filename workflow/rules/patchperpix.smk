@@ -27,7 +27,8 @@ rule train_patchperpix:
     threads: 2
     resources:
         gpu=1,
-        mem_mb=per_attempt(64000),
+        # paper preset: 4 loader workers x 2 prefetched batches x 2 items x ~3 GB of targets
+        mem_mb=per_attempt(96000),
         runtime=per_attempt(4320),
     params:
         code=code_of("patchperpix_train.py"),
