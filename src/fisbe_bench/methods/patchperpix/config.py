@@ -58,15 +58,8 @@ def load_preset(path: str | Path) -> TrainConfig:
     """A B3 preset: B1 keys (:func:`~fisbe_bench.methods.unet_affinity.config.config_from_dict`)
     plus ``patch_radius`` (1..4) and optional ``long_range`` (distances above 2r) instead of
     ``model.offsets``."""
-    import yaml
-
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as err:
-        raise FisbeError(f"cannot read preset: {err}", path) from err
-    if not isinstance(data, dict):
-        raise FisbeError("preset must be a mapping", path)
+    data = b1.read_preset_mapping(path)
     radius = data.pop("patch_radius", None)
     if isinstance(radius, bool) or not isinstance(radius, int) or not 1 <= radius <= MAX_RADIUS:
         raise FisbeError(

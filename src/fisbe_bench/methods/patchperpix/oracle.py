@@ -15,10 +15,7 @@ from typing import Any
 
 import numpy as np
 import torch
-import zarr
 
-from fisbe_bench.contract import GT_KEY
-from fisbe_bench.errors import FisbeError
 from fisbe_bench.methods.patchperpix.config import (
     Offset,
     Params,
@@ -30,7 +27,7 @@ from fisbe_bench.methods.patchperpix.config import (
 from fisbe_bench.methods.patchperpix.consensus import consensus
 from fisbe_bench.methods.unet_affinity.config import neighbourhood_offsets
 from fisbe_bench.methods.unet_affinity.instances import segment_graph
-from fisbe_bench.methods.unet_affinity.oracle import ideal_values, membership_bits
+from fisbe_bench.methods.unet_affinity.oracle import ideal_values, read_membership
 
 # the outputs of config/patchperpix/paper.yaml (a test keeps them equal): 7^3 patches, 9
 DEFAULT_LAYOUT = (3, neighbourhood_offsets((9,)))
@@ -87,15 +84,7 @@ def decode_ideal(
 ) -> tuple[np.ndarray, dict[int, np.ndarray]]:
     """Decode the ideal patches (radius ``radius``) and ``long_range`` affinities of the GT
     sample at ``gt_path``."""
-    try:
-        gt = zarr.open_array(str(Path(gt_path) / GT_KEY), mode="r")
-    except (FileNotFoundError, KeyError) as err:
-        raise FisbeError(f"no ground truth {GT_KEY}", gt_path) from err
-    if gt.ndim != 4:
-        raise FisbeError(f"ground truth must be (N, Z, Y, X), got shape {gt.shape}", gt_path)
-    bits = membership_bits(gt)
-    flat = np.flatnonzero(bits)
-    counts = np.bitwise_count(bits.reshape(-1)[flat])
+    bits, flat, counts = read_membership(gt_path)
     values = np.concatenate(
         [ideal_consensus(bits, flat, radius), ideal_values(bits, flat, long_range)]
     )

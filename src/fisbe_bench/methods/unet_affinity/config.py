@@ -238,15 +238,19 @@ def _check(config: TrainConfig, source: Path | None) -> None:
         raise FisbeError("; ".join(problems), source)
 
 
-def load_config(path: str | Path) -> TrainConfig:
-    """Read and validate a YAML preset."""
+def read_preset_mapping(path: str | Path) -> dict[str, Any]:
+    """A YAML preset as a mapping (not yet validated)."""
     import yaml
 
-    path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError) as err:
         raise FisbeError(f"cannot read config: {err}", path) from err
     if not isinstance(data, dict):
         raise FisbeError("config must be a mapping", path)
-    return config_from_dict(data, path)
+    return data
+
+
+def load_config(path: str | Path) -> TrainConfig:
+    """Read and validate a YAML preset."""
+    return config_from_dict(read_preset_mapping(path), Path(path))

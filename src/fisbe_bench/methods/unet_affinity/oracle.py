@@ -35,6 +35,20 @@ def membership_bits(gt: zarr.Array | np.ndarray) -> np.ndarray:
     return bits
 
 
+def read_membership(gt_path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The GT sample's label bits (:func:`membership_bits`), its labelled voxels (raster
+    indices) and their neuron counts."""
+    try:
+        gt = zarr.open_array(str(Path(gt_path) / GT_KEY), mode="r")
+    except (FileNotFoundError, KeyError) as err:
+        raise FisbeError(f"no ground truth {GT_KEY}", gt_path) from err
+    if gt.ndim != 4:
+        raise FisbeError(f"ground truth must be (N, Z, Y, X), got shape {gt.shape}", gt_path)
+    bits = membership_bits(gt)
+    flat = np.flatnonzero(bits)
+    return bits, flat, np.bitwise_count(bits.reshape(-1)[flat])
+
+
 def ideal_values(
     bits: np.ndarray, flat: np.ndarray, offsets: Sequence[Sequence[int]]
 ) -> np.ndarray:
@@ -68,15 +82,7 @@ def decode_ideal(
     gt_path: str | Path, offsets: Sequence[Sequence[int]], params: Params
 ) -> tuple[np.ndarray, dict[int, np.ndarray]]:
     """Decode the ideal outputs (``offsets``) of the GT sample at ``gt_path``."""
-    try:
-        gt = zarr.open_array(str(Path(gt_path) / GT_KEY), mode="r")
-    except (FileNotFoundError, KeyError) as err:
-        raise FisbeError(f"no ground truth {GT_KEY}", gt_path) from err
-    if gt.ndim != 4:
-        raise FisbeError(f"ground truth must be (N, Z, Y, X), got shape {gt.shape}", gt_path)
-    bits = membership_bits(gt)
-    flat = np.flatnonzero(bits)
-    counts = np.bitwise_count(bits.reshape(-1)[flat])
+    bits, flat, counts = read_membership(gt_path)
     offset_list = [tuple(int(o) for o in offset) for offset in offsets]
     values = ideal_values(bits, flat, offset_list)
     return segment_graph(bits.shape, flat, counts >= 2, values, offset_list, params)  # type: ignore[arg-type]
