@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 
 from fisbe_bench.methods.unet_affinity import cli as b1
 
-configure_parser = b1.configure_parser
+configure_parser = functools.partial(b1.configure_parser, presets="config/patchperpix/*.yaml")
 
 
 def _train(args: argparse.Namespace) -> None:

@@ -27,11 +27,12 @@ def _triple(parser: argparse.ArgumentParser, flag: str, text: str) -> None:
     parser.add_argument(flag, nargs=3, type=int, metavar=("Z", "Y", "X"), help=text)
 
 
-def configure_parser(parser: argparse.ArgumentParser) -> None:
-    """Subcommands ``train``, ``predict`` and ``decode``."""
+def configure_parser(parser: argparse.ArgumentParser, presets: str = "config/unet/*.yaml") -> None:
+    """Subcommands ``train``, ``predict``, ``decode`` and ``tune``; ``presets``: where the
+    training presets of the kind live (B3 shares these subcommands)."""
     sub = parser.add_subparsers(dest="action", required=True, metavar="{train,predict,decode,tune}")
-    train = sub.add_parser("train", help="train the affinity U-Net from a YAML preset")
-    train.add_argument("--config", required=True, type=Path, help="preset, config/unet/*.yaml")
+    train = sub.add_parser("train", help="train the U-Net from a YAML preset")
+    train.add_argument("--config", required=True, type=Path, help=f"preset, {presets}")
     train.add_argument(
         "--data-root",
         required=True,
