@@ -39,12 +39,17 @@ lint: setup
 dryrun-fisbe: setup
 	$(SNAKEMAKE) --dry-run --configfile config/fisbe.yaml
 
-test: lint dryrun-fisbe
-	$(VENV)/bin/pytest
+# Two pytest-xdist workers, one per core; tests sharing one expensive fixture carry an
+# xdist_group mark and run on one worker. The slowest tests are listed at the end.
+PYTEST := $(VENV)/bin/pytest -n 2 --dist loadgroup
 
-# The quick subset: no workflow runs, no large volumes, no cluster, no browser.
+test: lint dryrun-fisbe
+	$(PYTEST) --durations=40
+
+# The loop to run while editing (CONTRIBUTING.md): no workflow runs, no large volumes, no
+# cluster, no browser, no viewer.
 test-fast: setup
-	$(VENV)/bin/pytest -m "not slow and not slurm and not browser"
+	$(PYTEST) -m "not slow and not slurm and not browser and not viewer"
 
 # Benchmarks: each command is the one the README's Performance table quotes and writes its
 # benchmarks/RESULTS-<name>.md section itself (date, machine, load, command, raw numbers, table).

@@ -103,6 +103,8 @@ def main() -> None:
         notes=f"Clone of commit {commit} in a new directory without `../shared`; "
         "`CI=true bash .ci/run` (apt packages when root, `make test`: set-up, lint, dry run, "
         "all tests).",
+        trees=["workflow", "tests"],
+        root=clone,
     )
     if args.keep or done.returncode:
         print(f"kept {clone} (log: {log})", file=sys.stderr)

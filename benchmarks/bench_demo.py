@@ -183,6 +183,7 @@ def main() -> None:
         command=command,
         notes="The scratch copy runs, after `make setup`, what `make demo` runs: "
         f"`{' '.join(['snakemake', *snakemake[3:]])}` and the same with `--report {report}`.",
+        trees=["workflow"],
     )
     if scratch and not args.keep:
         shutil.rmtree(workdir, ignore_errors=True)

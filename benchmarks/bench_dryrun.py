@@ -126,6 +126,7 @@ def main() -> None:
         start=start,
         raw=raw,
         table=table,
+        trees=["workflow"],
     )
 
 

@@ -85,6 +85,7 @@ def main() -> None:
         raw=figures,
         table="\n".join(rows),
         notes="R14A02 (completely labelled), VT011145_I2 (partly labelled): tests/data/fisbe-real",
+        modules=[f"fisbe_bench.methods.{kind}.oracle" for kind in KINDS],  # imported by name
     )
 
 

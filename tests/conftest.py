@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 import re
 import subprocess
 import sys
@@ -19,6 +20,17 @@ import pytest
 import yaml
 
 from fisbe_bench.reports.evaluations import combine_summaries
+
+PARALLEL = "PYTEST_XDIST_WORKER" in os.environ
+"""Run by one of pytest-xdist's workers (``make test`` runs two on the 2 cores)."""
+if PARALLEL:
+    # The workers share the 2 cores: every process they start runs one thread (OpenMP threads
+    # spin while they wait, so oversubscribed threads waste whole cores).
+    for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[variable] = "1"
+CORES: tuple[str, ...] = ("--cores", "2", *(("--max-threads", "1") if PARALLEL else ()))
+"""Snakemake options of the tests' workflow runs: two jobs at a time; one thread per job when
+the tests run in parallel."""
 
 DATA = Path(__file__).resolve().parent / "data"
 FISBE_REAL = DATA / "fisbe-real"
@@ -72,6 +84,15 @@ TINY = {
     "methods": {"threshold_cc": {"kind": "threshold_cc"}},
     "leaderboard": {"bootstrap": 200, "seed": 0},
 }
+TINY_LEARNED = {**TINY, "datasets": {"tiny": {**TINY["datasets"]["tiny"], "shape": [24, 48, 48]}}}
+"""TINY at a third of its voxels, for the workflow runs that train networks: their few training
+steps leave every voxel a decoding candidate, and decoding all of them dominates the run."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Slow tests first, the others in their order: run in parallel, the many quick tests then
+    fill the time beside the few long ones instead of leaving one worker on a long tail."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:

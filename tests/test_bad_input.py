@@ -27,6 +27,7 @@ import numpy as np
 import pytest
 import yaml
 import zarr
+from conftest import CORES
 
 from fisbe_bench import sample_io
 from fisbe_bench.cli import main
@@ -516,9 +517,7 @@ def test_snakemake_schema_error_names_the_method(tmp_path: Path) -> None:
 def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
     command = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile")]
     command += ["--directory", str(workdir), "--configfile", str(workdir / "config.yaml")]
-    return subprocess.run(
-        [*command, "--cores", "2", *args], capture_output=True, text=True, timeout=600
-    )
+    return subprocess.run([*command, *CORES, *args], capture_output=True, text=True, timeout=600)
 
 
 def test_workflow_bad_external_prediction(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -37,6 +38,36 @@ def test_a_rerun_replaces_its_own_section_only(tmp_path: Path) -> None:
     for field in ("- date: ", "- machine: ", "cores", "GiB RAM", "- load average", "```json"):
         assert field in text
     assert "| a | b |\n|---|---|\n| 1 | 2.5 |" in text
+    sections = results_file.read_sections(out)
+    expected = (results_file.command_line(), {})  # not run as a benchmark script: no code
+    assert [(found.command, found.code) for found in sections] == [expected] * 2
+    assert all(found.commit for found in sections)
+
+
+def test_a_benchmark_records_the_code_it_measured(tmp_path: Path) -> None:
+    """A benchmark script's section holds the fingerprints of its imports and named trees."""
+    script = tmp_path / "bench_x.py"
+    script.write_text(
+        "import sys\n"
+        f"sys.path.insert(0, {str(REPO / 'benchmarks')!r})\n"
+        "import results_file\n"
+        "from fisbe_bench.metrics import evaluate\n"
+        "start = results_file.started()\n"
+        f"results_file.write_section({str(tmp_path / 'R.md')!r}, title='X', start=start, "
+        "raw={}, table='', trees=['workflow'])\n"
+    )
+    moved = REPO / "benchmarks" / f"bench_test_{tmp_path.name}.py"
+    shutil.copy(script, moved)
+    try:
+        subprocess.run([sys.executable, str(moved)], check=True, capture_output=True)
+    finally:
+        moved.unlink()
+    [found] = results_file.read_sections(tmp_path / "R.md")
+    key = f"benchmarks/{moved.name}"
+    assert set(found.code) == {key, "tree:workflow"}
+    assert found.code["tree:workflow"] == results_file.tree_fingerprint("workflow")
+    assert found.code[key] == results_file.fingerprint(str(script))  # the same imports
+    assert found.code[key] != results_file.fingerprint("benchmarks/results_file.py")
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,9 @@ import pytest
 
 from fisbe_bench.cli import main
 
+# xdist: one pair of runs compared by every test (one worker runs all of them)
+pytestmark = pytest.mark.xdist_group("determinism")
+
 FISBE = str(Path(sys.executable).parent / "fisbe-bench")
 SYNTH = ["synth", "--n-completely", "2", "--n-partly", "1", "--shape", "64", "160", "160"]
 

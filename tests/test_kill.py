@@ -26,10 +26,13 @@ import pytest
 import torch
 import yaml
 import zarr
-from conftest import REPO, SNAKEMAKE
+from conftest import CORES, REPO, SNAKEMAKE
 
 from fisbe_bench import contract
 from fisbe_bench.cli import main
+
+# xdist: inputs made once for every kill (one worker runs all of them)
+pytestmark = pytest.mark.xdist_group("kill")
 
 FISBE = str(Path(sys.executable).parent / "fisbe-bench")
 COPIES = 16  # evaluation inputs: copies of the synthetic samples, a few seconds in all
@@ -236,7 +239,7 @@ TINY = {
 def test_kill_snakemake_then_unlock_and_rerun_incomplete(tmp_path: Path) -> None:
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(TINY))
     command = [*SNAKEMAKE, "--directory", str(tmp_path), "--configfile"]
-    command += [str(tmp_path / "config.yaml"), "--cores", "2"]
+    command += [str(tmp_path / "config.yaml"), *CORES]
     proc = start(command)
     started = []
 

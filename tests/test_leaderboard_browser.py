@@ -20,7 +20,8 @@ from conftest import write_evaluation
 from fisbe_bench.reports.figures import write_figures
 from fisbe_bench.reports.leaderboard import write_leaderboard
 
-pytestmark = pytest.mark.browser
+# xdist: one leaderboard page, one Chromium (one worker runs all of them)
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("leaderboard_browser")]
 
 CHROMIUM = next(
     (

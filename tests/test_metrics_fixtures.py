@@ -23,7 +23,8 @@ from fisbe_bench.metrics.directories import read_split_file
 
 TOL = 1e-6
 
-pytestmark = pytest.mark.slow
+# xdist: the real volumes scored once (one worker runs all of them)
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("metrics_fixtures")]
 
 
 @pytest.fixture(scope="module")

@@ -96,6 +96,7 @@ def test_directories_write_per_neuron_and_summary(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("metrics_fixtures")  # shares real_evaluation with them
 def test_real_fixtures_match_official_dim_and_overlap(real_evaluation: tuple[dict, Path]) -> None:
     summary, out = real_evaluation
     with (FISBE_REAL / "expected/summary_brainbow_combined.csv").open() as handle:

@@ -1,14 +1,21 @@
 """Every figure the README quotes in "Results on the synthetic default" and "Performance" comes
 from a results file: each numeric token there must occur as a token in some
 ``benchmarks/RESULTS-*.md``, and each command the Performance table quotes must be written in
-one (the benchmark scripts write their command, machine and numbers there themselves)."""
+one (the benchmark scripts write their command, machine and numbers there themselves). And no
+quoted figure is stale: the code fingerprints its section recorded equal HEAD's."""
 
 from __future__ import annotations
 
 import re
+import shutil
+import sys
 from pathlib import Path
 
+import pytest
 from conftest import REPO
+
+sys.path.insert(0, str(REPO / "benchmarks"))
+import results_file  # noqa: E402
 
 SECTIONS = ("Results on the synthetic default", "Performance")
 NUMBER = re.compile(r"(?<![A-Za-z0-9_.])\d+(?:\.\d+)*(?![A-Za-z0-9_])")
@@ -42,6 +49,17 @@ def table_commands(readme: str) -> list[str]:
     """The commands of the Performance table (its last column, each in backticks)."""
     rows = [line for line in section(readme, "Performance").splitlines() if line.startswith("| ")]
     return [cmd for row in rows[1:] for cmd in re.findall(r"`([^`]+)`", row.split(" | ")[-1])]
+
+
+def quoted_commands(readme: str) -> list[str]:
+    """The benchmark commands the checked sections name (``python benchmarks/...`` in
+    backticks): the Performance table's and the one the demo table comes from."""
+    found = []
+    for title in SECTIONS:
+        for command in re.findall(r"`(python3? benchmarks/[^`]+)`", section(readme, title)):
+            if command not in found:
+                found.append(command)
+    return found
 
 
 def results_texts() -> list[str]:
@@ -102,3 +120,65 @@ def test_each_benchmark_has_its_results_file() -> None:
         "RESULTS-unet",
         "RESULTS-official",
     }
+
+
+def sections_of(command: str) -> list[results_file.Section]:
+    return [
+        found
+        for path in sorted((REPO / "benchmarks").glob("RESULTS-*.md"))
+        for found in results_file.read_sections(path)
+        if found.command == command
+    ]
+
+
+def test_quoted_figures_were_measured_on_todays_code() -> None:
+    """A README figure comes from a section whose recorded code fingerprints equal HEAD's:
+    edit a method, the metrics or the workflow without rerunning its benchmark and this fails."""
+    commands = quoted_commands((REPO / "README.md").read_text())
+    assert "python benchmarks/bench_demo.py --cores 2" in commands
+    stale = {}
+    for command in commands:
+        sections = sections_of(command)
+        assert sections, f"no results section was written by `{command}`"
+        for found in sections:
+            if keys := results_file.stale_keys(found):
+                stale[f"{found.path.name}: {command} (commit {found.commit})"] = keys
+    assert not stale, "README figures measured on other code; rerun:\n" + "\n".join(
+        f"  {where}: {', '.join(keys)}" for where, keys in stale.items()
+    )
+
+
+@pytest.mark.parametrize(
+    ("key", "edit"),
+    [
+        ("benchmarks/bench_x.py", "src/fisbe_bench/metrics/match.py"),
+        (
+            "benchmarks/bench_x.py[fisbe_bench.methods.threshold_cc]",
+            "src/fisbe_bench/methods/threshold_cc.py",
+        ),
+        ("tree:workflow", "config/unet/demo.yaml"),
+        ("tree:tests", "tests/conftest.py"),
+    ],
+)  # fmt: skip
+def test_an_edit_makes_a_section_stale(tmp_path: Path, key: str, edit: str) -> None:
+    """A section's fingerprints follow the code they name: equal on a copy, different after an
+    edit of one file they cover, unchanged by an edit of a file they do not cover."""
+    for part in ("src", "workflow", "config", "tests", "tools", ".ci"):
+        ignore = shutil.ignore_patterns("__pycache__", "*.egg-info", "data")
+        shutil.copytree(REPO / part, tmp_path / part, symlinks=True, ignore=ignore)
+    for name in ("Snakefile", "Makefile", "pyproject.toml"):
+        shutil.copy2(REPO / name, tmp_path / name)
+    (tmp_path / "benchmarks").mkdir()
+    (tmp_path / "benchmarks/bench_x.py").write_text("from fisbe_bench.metrics import evaluate\n")
+    (tmp_path / "README.md").write_text("not fingerprinted\n")
+    found = results_file.Section(
+        tmp_path / "RESULTS-x.md", "python benchmarks/bench_x.py", "abc1234",
+        {key: results_file.fingerprint(key, tmp_path)},
+    )  # fmt: skip
+    assert results_file.stale_keys(found, tmp_path) == []
+    (tmp_path / "README.md").write_text("edited\n")
+    assert results_file.stale_keys(found, tmp_path) == []
+    path = tmp_path / edit
+    path.write_bytes(path.read_bytes() + b"\n# edited\n")
+    assert results_file.stale_keys(found, tmp_path) == [key]
+    assert results_file.stale_keys(results_file.Section(found.path, "c", "x", {}), tmp_path)

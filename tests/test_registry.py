@@ -27,10 +27,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO, TINY, job_counts
+from conftest import CORES, REPO, TINY, job_counts
 
 from fisbe_bench.archive import extract_predictions
 from fisbe_bench.errors import FisbeError
+
+# xdist: one tiny run, then edits and dry runs on it in order (one worker runs all of them)
+pytestmark = pytest.mark.xdist_group("registry")
 
 EXTERNAL = {"kind": "external", "path": "elsewhere/ext_predictions"}
 # The data and per-method rules of the tiny config; every other rule is an aggregate.
@@ -115,11 +118,11 @@ def bench(tmp_path_factory: pytest.TempPathFactory) -> Benchmark:
     with_external = workdir / "with_external.yaml"
     with_external.write_text(yaml.safe_dump(WITH_EXTERNAL))
     bench = Benchmark(copy_workflow(root / "repo"), workdir, with_external, "")
-    bench.snakemake("--cores", "2", config=tiny)
+    bench.snakemake(*CORES, config=tiny)
     # Predictions made "elsewhere": the same files, in a folder outside results/.
     shutil.copytree(workdir / "results/tiny/threshold_cc/predictions", workdir / EXTERNAL["path"])
     bench.adding_external = bench.snakemake("-n")
-    bench.snakemake("--cores", "2")
+    bench.snakemake(*CORES)
     return bench
 
 
@@ -316,7 +319,7 @@ def test_external_method_from_a_url_is_downloaded_checked_and_scored(
     assert per_method == {"evaluate": 1}
     assert {"download_external_ext_url", "unpack_external_ext_url", "leaderboard"} <= aggregates
     summary = "results/tiny/{}/evaluation/summary.json"
-    bench.snakemake("--cores", "2", "--", summary.format("ext_url"), config=config)
+    bench.snakemake(*CORES, "--", summary.format("ext_url"), config=config)
     scores = [
         json.loads((bench.workdir / summary.format(m)).read_text())
         for m in ("threshold_cc", "ext_url")

@@ -10,7 +10,17 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import REPO, TINY, job_counts, read_table, snakemake, write_config, write_evaluation
+from conftest import (
+    CORES,
+    REPO,
+    TINY,
+    TINY_LEARNED,
+    job_counts,
+    read_table,
+    snakemake,
+    write_config,
+    write_evaluation,
+)
 
 from fisbe_bench.errors import FisbeError
 from fisbe_bench.plan import split_counts
@@ -26,7 +36,7 @@ UNET = {
 
 
 def config_with(**unet: object) -> dict:
-    return {**TINY, "methods": {**TINY["methods"], "unet_affinity": {**UNET, **unet}}}
+    return {**TINY_LEARNED, "methods": {**TINY["methods"], "unet_affinity": {**UNET, **unet}}}
 
 
 def test_method_seeds() -> None:
@@ -151,7 +161,7 @@ def test_seeds_of_an_unknown_method_are_refused(evaluations: dict, tmp_path: Pat
 @pytest.mark.slow
 def test_tiny_workflow_trains_and_scores_every_seed(tmp_path: Path) -> None:
     config = write_config(tmp_path, config_with(seeds=[0, 1], tta="flip"))
-    snakemake(tmp_path, "--configfile", str(config), "--cores", "2")
+    snakemake(tmp_path, "--configfile", str(config), *CORES)
     method = tmp_path / "results/tiny/unet_affinity"
     for model, seed in ((method / "model", 0), (method / "seeds/seed_1/model", 1)):
         state = torch.load(str(model / "best.pt"), map_location="cpu", weights_only=True)

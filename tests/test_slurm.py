@@ -20,6 +20,9 @@ import yaml
 from conftest import REPO, SNAKEMAKE, TINY, job_counts, snakemake, write_config
 from slurm_cluster import SlurmCluster, slurm_cluster, unavailable_reason
 
+# xdist: one SLURM cluster on this machine (one worker runs all of them)
+pytestmark = pytest.mark.xdist_group("slurm")
+
 PROFILE = REPO / "profiles/slurm/config.yaml"
 # What this machine cannot honour from the shipped profile: no conda channel is reachable, so
 # the test venv (pinned equal to the conda envs) stands in for the envs.

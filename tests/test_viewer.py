@@ -25,9 +25,12 @@ from fisbe_bench.sample_io import write_array, write_instances
 SHAPE = (8, 24, 32)
 ENV = {**os.environ, "QT_QPA_PLATFORM": "xcb"}
 HEADLESS = [] if os.environ.get("DISPLAY") else ["xvfb-run", "--auto-servernum"]
-pytestmark = pytest.mark.skipif(
-    bool(HEADLESS) and shutil.which("xvfb-run") is None, reason="no display and no xvfb-run"
-)
+pytestmark = [
+    pytest.mark.viewer,
+    pytest.mark.skipif(
+        bool(HEADLESS) and shutil.which("xvfb-run") is None, reason="no display and no xvfb-run"
+    ),
+]
 LAYERS = """
 import json, sys
 from pathlib import Path

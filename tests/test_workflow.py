@@ -10,17 +10,27 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO, TINY, job_counts, read_table, snakemake, write_config
+from conftest import (
+    CORES,
+    REPO,
+    TINY,
+    TINY_LEARNED,
+    job_counts,
+    read_table,
+    snakemake,
+    write_config,
+)
 
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     workdir = tmp_path_factory.mktemp("tiny")
     config = write_config(workdir, TINY)
-    snakemake(workdir, "--configfile", str(config), "--cores", "2")
+    snakemake(workdir, "--configfile", str(config), *CORES)
     return workdir
 
 
+@pytest.mark.xdist_group("tiny_run")  # the module's one tiny run
 def test_tiny_workflow_leaves_the_contract_paths(tiny_run: Path) -> None:
     board = tiny_run / "results/tiny/leaderboard"
     for ext in ("csv", "md", "html"):
@@ -35,6 +45,7 @@ def test_tiny_workflow_leaves_the_contract_paths(tiny_run: Path) -> None:
         assert float(row["S"]) == pytest.approx(summary[row["set"]]["S"], abs=1e-3)
 
 
+@pytest.mark.xdist_group("tiny_run")  # the module's one tiny run
 def test_splits_table_covers_every_sample(tiny_run: Path) -> None:
     rows = read_table(tiny_run / "results/tiny/splits.tsv", "\t")
     assert len(rows) == 6
@@ -43,11 +54,13 @@ def test_splits_table_covers_every_sample(tiny_run: Path) -> None:
     assert all(Path(tiny_run, r["path"]).is_dir() for r in rows)
 
 
+@pytest.mark.xdist_group("tiny_run")  # the module's one tiny run
 def test_rerun_has_nothing_to_do(tiny_run: Path) -> None:
     proc = snakemake(tiny_run, "--configfile", str(tiny_run / "config.yaml"), "-n")
     assert "Nothing to be done" in proc.stdout + proc.stderr
 
 
+@pytest.mark.xdist_group("tiny_run")  # the module's one tiny run
 def test_report_zip_holds_the_leaderboard(tiny_run: Path) -> None:
     report = tiny_run / "results/tiny/report.zip"
     snakemake(tiny_run, "--configfile", str(tiny_run / "config.yaml"), "--report", str(report))
@@ -141,7 +154,7 @@ def test_schema_keys_of_each_kind_are_its_params_and_workflow_keys() -> None:
 
 
 SWEEP = {
-    **TINY,
+    **TINY_LEARNED,
     "methods": {
         **TINY["methods"],
         "unet_affinity": {
@@ -176,7 +189,7 @@ def test_label_fractions_need_a_learned_method(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_label_efficiency_run_writes_the_table_and_figure(tmp_path: Path) -> None:
-    snakemake(tmp_path, "--configfile", str(write_config(tmp_path, SWEEP)), "--cores", "2")
+    snakemake(tmp_path, "--configfile", str(write_config(tmp_path, SWEEP)), *CORES)
     folder = tmp_path / "results/tiny/unet_affinity/label_efficiency"
     rows = read_table(folder / "label_efficiency.csv")
     assert {(r["fraction"], r["set"]) for r in rows} == {

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import OFFICIAL_SPLIT, REPO
+from conftest import CORES, OFFICIAL_SPLIT, REPO
 from standin import RECORD, FlakyServer, release_zip, serving, tiny_sample
 
 from fisbe_bench import download as download_module
@@ -250,13 +250,16 @@ def test_zenodo_pin_prints_a_checksum_table(
 # --- the real FISBe config through Snakemake, against the stand-in ------------------------
 
 
-def release(tmp_path: Path, *, wrapped: bool, drop: str | None = None) -> dict[str, bytes]:
-    """The three release files, 101 tiny samples under the official names (``drop`` left out)."""
+def release(
+    tmp_path: Path, *, wrapped: tuple[str, ...] = ("completely", "partly"), drop: str | None = None
+) -> dict[str, bytes]:
+    """The three release files, 101 tiny samples under the official names (``drop`` left out);
+    the archives of the sets in ``wrapped`` hold them under a top folder."""
     sample = tiny_sample(tmp_path)
     entries = [e for e in parse_split_file(OFFICIAL_SPLIT) if e.sample != drop]
     archives = {
         f"fisbe_v1.0_{s}.zip": release_zip(
-            s, [(e.sample, e.split) for e in entries if e.set == s], sample, wrapped=wrapped
+            s, [(e.sample, e.split) for e in entries if e.set == s], sample, wrapped=s in wrapped
         )
         for s in ("completely", "partly")
     }
@@ -265,7 +268,7 @@ def release(tmp_path: Path, *, wrapped: bool, drop: str | None = None) -> dict[s
 
 def snakemake(cwd: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
-    command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--cores", "2"]
+    command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), *CORES]
     return subprocess.run(
         [*command, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=1800
     )
@@ -287,27 +290,25 @@ def override(tmp_path: Path, server: FlakyServer, **dataset: str) -> list[str]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("wrapped", [True, False], ids=["top-folder", "no-top-folder"])
-def test_real_config_runs_end_to_end(tmp_path: Path, wrapped: bool) -> None:
-    """Started in the working directory (archives with a top folder), or elsewhere with
-    ``-d`` (without one): download, extraction, splits, B0, evaluation, leaderboard, report."""
+def test_real_config_runs_end_to_end(tmp_path: Path) -> None:
+    """One archive with a top folder, one without; the run started elsewhere with ``-d``, the
+    report and the rerun check in the working directory: download, extraction, splits, B0,
+    evaluation, leaderboard, report."""
     workdir = tmp_path / "work"
     workdir.mkdir()
     with serving() as server:
-        server.publish(release(tmp_path, wrapped=wrapped))
+        server.publish(release(tmp_path, wrapped=("completely",)))
         configs = override(tmp_path, server)
-        where = ["-d", str(workdir)] if not wrapped else []
-        cwd = tmp_path if not wrapped else workdir
         start = time.monotonic()
-        proc = snakemake(cwd, *where, *configs)
+        proc = snakemake(tmp_path, "-d", str(workdir), *configs)
         assert proc.returncode == 0, proc.stderr[-6000:]
         report = workdir / "results/fisbe/report.zip"
-        proc = snakemake(cwd, *where, *configs, "--report", str(report))
+        proc = snakemake(workdir, *configs, "--report", str(report))
         assert proc.returncode == 0, proc.stderr[-6000:]
         wall = time.monotonic() - start
-        proc = snakemake(cwd, *where, *configs, "-n")
+        proc = snakemake(workdir, *configs, "-n")
         assert "Nothing to be done" in proc.stdout + proc.stderr
-    print(f"stand-in run ({'top folder' if wrapped else 'no top folder'}): {wall:.1f} s wall")
+    print(f"stand-in run (both archive layouts, -d): {wall:.1f} s wall")
     with open(workdir / "results/fisbe/leaderboard/leaderboard.csv") as handle:
         rows = list(csv.DictReader(handle))
     assert {r["method"] for r in rows} == {"threshold_cc"}
@@ -325,7 +326,7 @@ def test_real_config_runs_end_to_end(tmp_path: Path, wrapped: bool) -> None:
 def test_archive_missing_a_sample_fails_the_splits_job(tmp_path: Path) -> None:
     missing = "R38F04-20181005_63_G5"
     with serving() as server:
-        server.publish(release(tmp_path, wrapped=True, drop=missing))
+        server.publish(release(tmp_path, drop=missing))
         proc = snakemake(tmp_path, *override(tmp_path, server), "--until", "splits")
     assert proc.returncode != 0
     errors = [line for line in proc.stderr.splitlines() if "error:" in line]
