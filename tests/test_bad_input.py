@@ -520,6 +520,7 @@ def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([*command, *CORES, *args], capture_output=True, text=True, timeout=600)
 
 
+@pytest.mark.slow  # runs the workflow
 def test_workflow_bad_external_prediction(tmp_path: Path) -> None:
     """An external method's bad prediction fails its evaluate job with the one-line error;
     another method's finished evaluation is untouched, and Snakemake removes the failed

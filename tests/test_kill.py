@@ -236,6 +236,7 @@ TINY = {
 }
 
 
+@pytest.mark.slow  # runs the workflow
 def test_kill_snakemake_then_unlock_and_rerun_incomplete(tmp_path: Path) -> None:
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(TINY))
     command = [*SNAKEMAKE, "--directory", str(tmp_path), "--configfile"]

@@ -83,6 +83,8 @@ def cancel_first_running(cluster: SlurmCluster, proc: subprocess.Popen, rule: st
 def test_tiny_workflow_runs_through_slurm_and_survives_a_cancelled_job(
     cluster: SlurmCluster, tmp_path: Path
 ) -> None:
+    """The tiny workflow submitted job by job to a real SLURM cluster, one job cancelled and
+    resubmitted. Over 60 s: every job waits for SLURM's scheduling cycle and its accounting."""
     workdir = tmp_path / "work"
     workdir.mkdir()
     config = write_config(workdir, TINY)

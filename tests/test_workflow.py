@@ -30,6 +30,7 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return workdir
 
 
+@pytest.mark.slow  # runs the workflow
 @pytest.mark.xdist_group("tiny_run")  # the module's one tiny run
 def test_tiny_workflow_leaves_the_contract_paths(tiny_run: Path) -> None:
     board = tiny_run / "results/tiny/leaderboard"
@@ -45,6 +46,7 @@ def test_tiny_workflow_leaves_the_contract_paths(tiny_run: Path) -> None:
         assert float(row["S"]) == pytest.approx(summary[row["set"]]["S"], abs=1e-3)
 
 
+@pytest.mark.slow  # runs the workflow
 @pytest.mark.xdist_group("tiny_run")  # the module's one tiny run
 def test_splits_table_covers_every_sample(tiny_run: Path) -> None:
     rows = read_table(tiny_run / "results/tiny/splits.tsv", "\t")
@@ -54,12 +56,14 @@ def test_splits_table_covers_every_sample(tiny_run: Path) -> None:
     assert all(Path(tiny_run, r["path"]).is_dir() for r in rows)
 
 
+@pytest.mark.slow  # runs the workflow
 @pytest.mark.xdist_group("tiny_run")  # the module's one tiny run
 def test_rerun_has_nothing_to_do(tiny_run: Path) -> None:
     proc = snakemake(tiny_run, "--configfile", str(tiny_run / "config.yaml"), "-n")
     assert "Nothing to be done" in proc.stdout + proc.stderr
 
 
+@pytest.mark.slow  # runs the workflow
 @pytest.mark.xdist_group("tiny_run")  # the module's one tiny run
 def test_report_zip_holds_the_leaderboard(tiny_run: Path) -> None:
     report = tiny_run / "results/tiny/report.zip"
