@@ -15,6 +15,7 @@ from snakemake.iocontainers import Wildcards
 from snakemake.settings.types import ConfigSettings, OutputSettings, ResourceSettings
 
 from fisbe_bench.fingerprint import code_fingerprint
+from fisbe_bench.training import training_threads
 
 # Zenodo metadata and downloads: the server's bytes, checked against checksums, not computed.
 FETCHING = ("zenodo_record", "download_")
@@ -118,3 +119,24 @@ def test_computing_rules_carry_their_scripts_code_fingerprint(workflow: Any) -> 
             continue
         expected = code_fingerprint(REPO / "src", script, DYNAMIC.get(rule.name, []))
         assert params["code"](wildcards) == expected, rule.name
+
+
+def test_training_jobs_ask_for_a_core_per_loader_worker(workflow: Any) -> None:
+    """Training: one core for the network plus one per data-loader worker of the preset (the
+    demo presets load in-process, so the demo trains both regimes side by side); prediction:
+    one core, so that predictions of several samples overlap."""
+    rules = {rule.name: rule for rule in workflow.rules}
+
+    def cores(rule: str, method: str) -> int:
+        wildcards = Wildcards(fromdict={"dataset": "fisbe", "method": method, "sample": "s"})
+        return int(rules[rule].resources["_cores"].evaluate(wildcards, attempt=1).value)
+
+    for method, train, predict in [
+        ("unet_affinity", "train_unet_affinity", "predict_unet_affinity"),
+        ("patchperpix", "train_patchperpix", "predict_patchperpix"),
+    ]:
+        preset = yaml.safe_load((REPO / workflow.config["methods"][method]["preset"]).read_text())
+        assert cores(train, method) == 1 + preset["num_workers"] > 1
+        assert cores(predict, method) == 1
+    assert training_threads({"kind": "unet_affinity", "preset": "config/unet/demo.yaml"}, REPO) == 1
+    assert training_threads({"kind": "colour_clustering"}, REPO) == 1

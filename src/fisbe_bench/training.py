@@ -1,5 +1,5 @@
-"""What a method was trained on, for the two FISBe leaderboards, and with which seeds
-(stdlib + PyYAML only).
+"""What a method was trained on, for the two FISBe leaderboards, with which seeds and on how
+many cores (stdlib + PyYAML only).
 
 ``completely``: trained on completely labelled data; ``completely+partly``: also on partly
 labelled data; ``none``: not trained (appears on both leaderboards).
@@ -47,6 +47,14 @@ def method_seeds(method: Mapping[str, Any], repo: str | Path) -> list[int]:
     if "seeds" in method:
         return [int(seed) for seed in method["seeds"]]
     return [int(_preset(method, repo).get("seed", 0))]
+
+
+def training_threads(method: Mapping[str, Any], repo: str | Path) -> int:
+    """Cores of a learned kind's training job: one for the network, one per data-loader worker
+    of its preset (``num_workers``); 1 for untrained kinds."""
+    if method.get("kind") not in LEARNED_KINDS:
+        return 1
+    return 1 + int(_preset(method, repo).get("num_workers", 0))
 
 
 def _preset(method: Mapping[str, Any], repo: str | Path) -> dict[str, Any]:

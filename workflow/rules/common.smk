@@ -14,7 +14,11 @@ from fisbe_bench.download import read_checksum_table  # noqa: E402  (stdlib only
 from fisbe_bench.fingerprint import code_fingerprint  # noqa: E402  (stdlib only)
 from fisbe_bench.oracle import KINDS as ORACLE_KINDS  # noqa: E402  (stdlib only)
 from fisbe_bench.plan import plan_dataset  # noqa: E402  (stdlib only)
-from fisbe_bench.training import method_seeds, method_training  # noqa: E402  (stdlib + PyYAML)
+from fisbe_bench.training import (  # noqa: E402  (stdlib + PyYAML)
+    method_seeds,
+    method_training,
+    training_threads,
+)
 
 validate(config, "../schemas/config.schema.yaml")  # keys per method kind, ranges, url + checksum
 
@@ -27,6 +31,7 @@ EVAL_SPLIT = config["eval_split"]
 METHODS = config["methods"]
 TRAINING = {name: method_training(method, REPO) for name, method in METHODS.items()}
 SEEDS = {name: method_seeds(method, REPO) for name, method in METHODS.items()}
+TRAIN_THREADS = {name: training_threads(method, REPO) for name, method in METHODS.items()}
 
 
 def repo_path(path):

@@ -24,7 +24,7 @@ rule train_patchperpix:
         method=any_of(methods_of("patchperpix")),
     conda:
         "../envs/torch.yaml"
-    threads: 2
+    threads: lambda wildcards: TRAIN_THREADS[wildcards.method]  # network + loader workers
     resources:
         gpu=1,
         # paper preset: 4 loader workers x 2 prefetched batches x 2 items x ~3 GB of targets
@@ -54,7 +54,7 @@ rule predict_patchperpix:
         method=any_of(methods_of("patchperpix")),
     conda:
         "../envs/torch.yaml"
-    threads: 2
+    threads: 1  # predictions of several samples overlap; on a CPU, --set-threads raises it
     resources:
         gpu=1,
         mem_mb=per_attempt(32000),

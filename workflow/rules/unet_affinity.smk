@@ -20,7 +20,7 @@ rule train_unet_affinity:
         method=any_of(methods_of("unet_affinity")),
     conda:
         "../envs/torch.yaml"
-    threads: 2
+    threads: lambda wildcards: TRAIN_THREADS[wildcards.method]  # network + loader workers
     resources:
         gpu=1,
         mem_mb=per_attempt(32000),
@@ -49,7 +49,7 @@ rule predict_unet_affinity:
         method=any_of(methods_of("unet_affinity")),
     conda:
         "../envs/torch.yaml"
-    threads: 2
+    threads: 1  # predictions of several samples overlap; on a CPU, --set-threads raises it
     resources:
         gpu=1,
         mem_mb=per_attempt(32000),

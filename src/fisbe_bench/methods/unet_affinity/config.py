@@ -150,7 +150,7 @@ class TrainConfig:
     numinst_class_weights: tuple[float, float, float] = (1.0, 1.0, 1.0)
     partly_background_weight: float = 0.01
     augment: Augment = field(default_factory=Augment)
-    num_workers: int = 0  # data-loader processes; a workflow rule allows threads - 1
+    num_workers: int = 0  # data-loader processes; a training job asks for 1 + num_workers cores
     bf16: bool = True
     channels_last: bool = True
     compile: bool = False

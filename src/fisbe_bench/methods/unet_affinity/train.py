@@ -347,13 +347,14 @@ def train_to_outputs(
     seed: int | None = None,
     read_preset: Callable[[str | Path], tuple[TrainConfig, Head | None]] | None = None,
 ) -> dict[str, Any]:
-    """Workflow step: train (resuming in ``workdir``) with ``threads`` CPU threads, then
-    copy ``best.pt`` and the loss curve to the rule's outputs atomically. ``seed``
-    overrides the preset's ``seed``; ``read_preset`` (another kind's presets, e.g. B3's)
-    returns the training configuration and validation head of a preset file."""
-    if threads:
-        torch.set_num_threads(threads)
+    """Workflow step: train (resuming in ``workdir``) on ``threads`` cores, the data-loader
+    workers' share (:func:`loader_workers`) taken from them, then copy ``best.pt`` and the loss
+    curve to the rule's outputs atomically. ``seed`` overrides the preset's ``seed``;
+    ``read_preset`` (another kind's presets, e.g. B3's) returns the training configuration and
+    validation head of a preset file."""
     config, head = read_preset(preset) if read_preset else (load_config(preset), None)
+    if threads:
+        torch.set_num_threads(max(1, threads - loader_workers(config.num_workers, threads)))
     if seed is not None:
         config = dataclasses.replace(config, seed=seed)
     summary = train(
