@@ -53,7 +53,7 @@ test-fast: setup
 
 # Benchmarks: each command is the one the README's Performance table quotes and writes its
 # benchmarks/RESULTS-<name>.md section itself (date, machine, load, command, raw numbers, table).
-# `bench` takes about 25 min on 2 shared cores (two FISBe-size volumes, 5-8 GiB RAM);
+# `bench` takes about 10 min on 2 quiet cores (two FISBe-size volumes, 5-8 GiB RAM);
 # `bench-demo` about 5 min with its own set-up; `bench-ci` about 10 min (a fresh clone,
 # `CI=true bash .ci/run`); `bench-gpu` needs a CUDA GPU. bench_official.py needs a checkout of
 # the official evaluator and a venv for it (see benchmarks/RESULTS-official.md).
