@@ -136,10 +136,10 @@ def fingerprint(key: str, root: Path = REPO) -> str:
 
 def code_keys(trees: Iterable[str] = (), modules: Iterable[str] = ()) -> list[str]:
     """The fingerprint keys of the running benchmark: its script (with ``modules`` it imports by
-    name; none when not run as a script) and the named :data:`TREES`."""
+    name; none unless a script of ``benchmarks/`` runs) and the named :data:`TREES`."""
     script = Path(sys.argv[0]).resolve()
     keys = [f"tree:{name}" for name in trees]
-    if script.suffix != ".py" or not script.is_relative_to(REPO):
+    if script.suffix != ".py" or script.parent != BENCHMARKS:
         return keys
     names = sorted(modules)
     shown = script.relative_to(REPO).as_posix()
