@@ -3,13 +3,14 @@ predicted through its consensus head); prints one JSON line per figure and write
 
   python benchmarks/bench_unet.py train --preset config/unet/demo.yaml [--data-root D] --steps 20
   python benchmarks/bench_unet.py predict --preset config/unet/demo.yaml --shape 64 160 160
-  python benchmarks/bench_unet.py instances --shape 128 256 256
+  python benchmarks/bench_unet.py instances --shape 128 256 256 [--preset P]
   python benchmarks/bench_unet.py score --data-root D --checkpoint RUN/best.pt --workdir OUT
   python benchmarks/bench_unet.py augment --crop 128 --items 8
   python benchmarks/bench_unet.py gpu [--preset config/unet/paper.yaml] [--device cuda]
 
 ``instances`` builds near-perfect probabilities from a synthetic sample's GT (numinst
-one-hot, affinities 0.05/0.95 plus noise), so the foreground fraction and crossing
+one-hot, affinities 0.05/0.95 plus noise; with a B3 ``--preset``, its consensus
+affinities, which ideal patches make equal to these), so the foreground fraction and crossing
 pattern are those of the generator; ``score`` predicts the test split with a trained run
 and scores it next to B0; ``augment`` times training items (read, augment, targets) of a
 synthetic sample without the spatial/overlay/noise augmentations, with each of them
@@ -171,15 +172,20 @@ def replicate(source: Path, out: Path, shape: list[int]) -> None:
 
 
 def bench_instances(args: argparse.Namespace) -> dict:
-    """Seconds of ``decode`` (read + mutex watershed + write) per volume."""
+    """Seconds of ``decode`` (read + mutex watershed + write) per volume, from the stored
+    outputs of ``--preset`` (B1: its affinities, default B1's 39; B3: its consensus head's)."""
     from fisbe_bench.methods.unet_affinity.config import DEFAULT_OFFSETS
     from fisbe_bench.synth import write_dataset
 
+    offsets = list(DEFAULT_OFFSETS)
+    if args.preset is not None:
+        config, head = read_preset(args.preset)
+        offsets = list(head.offsets if head else config.model.offsets)
     with tempfile.TemporaryDirectory(dir=args.tmp) as tmp:
         tmp = Path(tmp)
         started = time.perf_counter()
         sample = write_dataset(tmp / "data", 1, 0, args.shape, args.seed, only="synth_c000")[0]
-        fake_probabilities(sample, tmp / "probs.zarr", list(DEFAULT_OFFSETS), args.noise, 0)
+        fake_probabilities(sample, tmp / "probs.zarr", offsets, args.noise, 0)
         if args.replicate_to:
             replicate(tmp / "probs.zarr", tmp / "big.zarr", args.replicate_to)
             args.shape = args.replicate_to
@@ -192,7 +198,8 @@ def bench_instances(args: argparse.Namespace) -> dict:
         n = decode(tmp / "probs.zarr", tmp / "pred.zarr", Params())
         seconds = time.perf_counter() - started
         gt_n = zarr.open_array(str(sample / contract.GT_KEY), mode="r").shape[0]
-    return {"figure": "instances_seconds", "shape": args.shape, "foreground": round(foreground, 4),
+    return {"figure": "instances_seconds", "preset": str(args.preset or "(B1 default offsets)"),
+            "channels": len(offsets), "shape": args.shape, "foreground": round(foreground, 4),
             "gt_instances": gt_n, "instances": n, "seconds": round(seconds, 2),
             "prepare_seconds": round(prepare, 1), "threads": torch.get_num_threads()}  # fmt: skip
 
@@ -416,6 +423,7 @@ def main() -> None:
                        help="train without --data-root: generated sample shape")  # fmt: skip
         results_file.add_out_option(p, "unet")
     p = sub.add_parser("instances")
+    p.add_argument("--preset", type=Path, help="whose outputs (default: B1's 39 offsets)")
     p.add_argument("--shape", type=int, nargs=3, default=[128, 256, 256])
     p.add_argument("--noise", type=float, default=0.1)
     p.add_argument("--seed", type=int, default=0)

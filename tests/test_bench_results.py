@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -130,3 +131,25 @@ def test_gpu_benchmark_runs_its_code_paths_on_the_cpu(tmp_path: Path) -> None:
     for key in ('"train_steps_per_s"', '"plain"', '"channels_last"', '"headroom"', '"inference"'):
         assert key in text
     assert '"compile"' not in text  # a GPU option only
+
+
+@pytest.mark.parametrize(
+    ("preset", "channels"), [(None, 39), ("config/patchperpix/paper.yaml", 52)]
+)
+def test_decoding_benchmark_times_each_kinds_stored_outputs(
+    tmp_path: Path, preset: str | None, channels: int
+) -> None:
+    """``bench_unet.py instances`` decodes the outputs a preset stores (B1: its affinities;
+    B3: its consensus head's 39 + 13 long-range) and, from ideal outputs, finds every GT
+    neuron of the small synthetic sample."""
+    out = tmp_path / "RESULTS-x.md"
+    command = [
+        sys.executable, str(REPO / "benchmarks" / "bench_unet.py"), "instances",
+        "--shape", "32", "64", "64", "--tmp", str(tmp_path), "--out", str(out),
+        *(["--preset", preset] if preset else []),
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=600)
+    assert done.returncode == 0, done.stderr
+    figure = json.loads(done.stdout.splitlines()[0])
+    assert figure["channels"] == channels
+    assert figure["instances"] == figure["gt_instances"] > 0
