@@ -88,7 +88,8 @@ def _load() -> str:
         return "n/a"
 
 
-def _commit() -> str:
+def commit() -> str:
+    """This checkout's commit (``git describe --always --dirty``)."""
     done = subprocess.run(
         ["git", "-C", str(REPO), "describe", "--always", "--dirty"],
         capture_output=True,
@@ -207,7 +208,7 @@ def render_section(
         f"- machine: {os.cpu_count()} cores, {_cpu_model()}, {_ram_gib():.1f} GiB RAM, "
         f"{platform.machine()}, Python {platform.python_version()}",
         f"- load average (1 / 5 / 15 min): {start.load} at the start, {_load()} at the end",
-        f"- commit: {_commit()}",
+        f"- commit: {commit()}",
         f"- code: {json.dumps(code or {}, sort_keys=True)}",
         "- command (from the repository root, venv active):",
         "",
@@ -322,13 +323,13 @@ def read_sections(path: Path) -> list[Section]:
     for match in SECTION.finditer(path.read_text()):
         body = match["body"]
         command = re.search(r"^- command[^\n]*\n\n```\n(.*?)\n```", body, re.M | re.S)
-        commit = re.search(r"^- commit: (\S+)", body, re.M)
+        recorded = re.search(r"^- commit: (\S+)", body, re.M)
         code = re.search(r"^- code: (\{.*\})$", body, re.M)
         sections.append(
             Section(
                 path=path,
                 command=command[1] if command else "",
-                commit=commit[1] if commit else "",
+                commit=recorded[1] if recorded else "",
                 code=json.loads(code[1]) if code else {},
             )
         )
