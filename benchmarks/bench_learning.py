@@ -78,6 +78,22 @@ def train_minutes(results: Path, method: str) -> float:
         return round(float(next(csv.DictReader(handle, delimiter="\t"))["s"]) / 60, 2)
 
 
+def curve_point(
+    results: Path, table: dict[str, dict[str, float]], training: str, steps: int
+) -> dict[str, Any]:
+    """One point of a curve: the method trained ``steps`` in ``training``, its minutes and S."""
+    name = method_name(training, steps)
+    return {
+        "method": "unet_affinity",
+        "training": training,
+        "steps": steps,
+        "minutes": train_minutes(results, name),
+        "S_combined": table[name]["combined"],
+        "S_completely": table[name]["completely"],
+        "S_partly": table[name]["partly"],
+    }
+
+
 def plot(raw: dict[str, Any], path: Path) -> None:
     import matplotlib
 
@@ -131,15 +147,7 @@ def main() -> None:
         "commit": results_file.commit(),
         "reference": {name: table[name]["combined"] for name in REFERENCES},
         "curves": [
-            {
-                "method": "unet_affinity",
-                "training": training,
-                "steps": n,
-                "minutes": train_minutes(results, method_name(training, n)),
-                "S_combined": table[method_name(training, n)]["combined"],
-                "S_completely": table[method_name(training, n)]["completely"],
-                "S_partly": table[method_name(training, n)]["partly"],
-            }
+            curve_point(results, table, training, n)
             for training in REGIMES
             for n in sorted(args.steps)
         ],
