@@ -1,16 +1,19 @@
 """Learning curves of B1 on the synthetic default: test S against CPU training time.
 
-    python benchmarks/bench_learning.py [--steps 200 500 1000 2000] [--cores 2] [--out F]
+    python benchmarks/bench_learning.py [--steps 200 500 1000 2000 4000] [--cores 2] [--out F]
 
 Copies the repository's files into a scratch directory (as ``bench_demo.py`` does) and runs
-the workflow there on the demo dataset with one method per training regime and budget:
-``unet_affinity_<N>`` (``config/unet/demo.yaml``, completely labelled images) and
-``unet_affinity_partly_<N>`` (``demo_partly.yaml``, completely + partly labelled), each the
-demo preset with ``steps: N`` and nothing else changed, trained from scratch, its decoding
-tuned on val and scored on the test split exactly as ``make demo`` does; next to them
-``colour_clustering`` and ``threshold_cc`` as references. The training minutes of a point are
-its ``train`` job's wall time (``results/<dataset>/benchmarks/<method>/train.tsv``; the
-demo presets train on one core each, two jobs side by side on 2 cores).
+the workflow there on the demo dataset, once per budget, with one B1 method per training
+regime: ``unet_affinity`` (``config/unet/demo.yaml``, completely labelled images) and
+``unet_affinity_partly`` (``demo_partly.yaml``, completely + partly labelled), each the demo
+preset with only ``steps`` changed; next to them ``colour_clustering`` and ``threshold_cc`` as
+references. Each budget's run resumes the previous budget's training (``steps`` is a resumable
+key; on CPU a resumed run ends with the weights of an uninterrupted one, and the demo presets
+export the final weight average, ``select: last``), so a point is the network trained for that
+many steps from scratch, its decoding tuned on val and scored on the test split exactly as
+``make demo`` does. The training minutes of a point are the summed wall time of its
+``train`` jobs (``results/<dataset>/benchmarks/<method>/train.tsv`` of each run; the demo
+presets train on one core each, two jobs side by side on 2 cores).
 
 Writes ``--out`` (``benchmarks/RESULTS-learning.md``): the raw ``{"commit", "reference",
 "curves"}`` JSON, a table, and the figure ``benchmarks/learning.png`` (S of the combined test
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import shutil
 import sys
 import tempfile
@@ -40,26 +44,21 @@ REGIMES = {
 REFERENCES = ("colour_clustering", "threshold_cc")
 
 
-def method_name(training: str, steps: int) -> str:
-    return f"unet_affinity_{steps}" if training == "completely" else f"unet_affinity_partly_{steps}"
+def method_name(training: str) -> str:
+    return "unet_affinity" if training == "completely" else "unet_affinity_partly"
 
 
-def learning_config(workdir: Path, steps: list[int]) -> dict[str, Any]:
-    """The demo config with the reference methods and one B1 method per regime and budget
-    (its preset written next to the demo presets in ``workdir``)."""
+def learning_config(workdir: Path, steps: int) -> dict[str, Any]:
+    """The demo config with the reference methods and one B1 method per regime, trained for
+    ``steps`` (its preset written next to the demo presets in ``workdir``)."""
     config = yaml.safe_load((workdir / "config" / "config.yaml").read_text())
     methods = {name: config["methods"][name] for name in REFERENCES}
     for training, preset in REGIMES.items():
+        name = method_name(training)
         base = yaml.safe_load((workdir / preset).read_text())
-        for n in steps:
-            name = method_name(training, n)
-            path = Path(preset).with_name(f"learning_{name}.yaml")
-            (workdir / path).write_text(yaml.safe_dump({**base, "steps": n}, sort_keys=False))
-            methods[name] = {
-                "kind": "unet_affinity",
-                "preset": str(path),
-                "grid": config["methods"]["unet_affinity"]["grid"],
-            }
+        path = Path(preset).with_name(f"learning_{name}.yaml")
+        (workdir / path).write_text(yaml.safe_dump({**base, "steps": steps}, sort_keys=False))
+        methods[name] = {**config["methods"][name], "preset": str(path)}
     config["methods"] = methods
     return config
 
@@ -79,18 +78,18 @@ def train_minutes(results: Path, method: str) -> float:
 
 
 def curve_point(
-    results: Path, table: dict[str, dict[str, float]], training: str, steps: int
+    table: dict[str, dict[str, float]], training: str, steps: int, minutes: float
 ) -> dict[str, Any]:
-    """One point of a curve: the method trained ``steps`` in ``training``, its minutes and S."""
-    name = method_name(training, steps)
+    """One point of a curve: the regime's method after ``steps`` (``minutes`` of training)."""
+    scored = table[method_name(training)]
     return {
         "method": "unet_affinity",
         "training": training,
         "steps": steps,
-        "minutes": train_minutes(results, name),
-        "S_combined": table[name]["combined"],
-        "S_completely": table[name]["completely"],
-        "S_partly": table[name]["partly"],
+        "minutes": round(minutes, 2),
+        "S_combined": scored["combined"],
+        "S_completely": scored["completely"],
+        "S_partly": scored["partly"],
     }
 
 
@@ -126,7 +125,7 @@ def plot(raw: dict[str, Any], path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, nargs="+", default=[200, 500, 1000, 2000])
+    parser.add_argument("--steps", type=int, nargs="+", default=[200, 500, 1000, 2000, 4000])
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--workdir", type=Path, help="scratch directory, kept")
     parser.add_argument("--figure", type=Path, default=FIGURE)
@@ -135,22 +134,24 @@ def main() -> None:
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="fisbe-learning-")).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     copy_repository(workdir)
-    config = learning_config(workdir, sorted(args.steps))
-    (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    dataset = config["run"][0]
     start = results_file.started()
     snakemake = [sys.executable, "-m", "snakemake", "--cores", str(args.cores)]
-    seconds = run_step(snakemake, workdir, workdir / "bench_learning.log")
-    results = workdir / "results" / dataset
-    table = scores(results / "leaderboard" / "leaderboard.csv")
+    minutes = dict.fromkeys(REGIMES, 0.0)
+    curves, seconds = [], 0.0
+    for steps in sorted(args.steps):
+        config = learning_config(workdir, steps)
+        (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+        seconds += run_step(snakemake, workdir, workdir / f"bench_learning_{steps}.log")
+        results = workdir / "results" / config["run"][0]
+        table = scores(results / "leaderboard" / "leaderboard.csv")
+        for training in REGIMES:
+            minutes[training] += train_minutes(results, method_name(training))
+            curves.append(curve_point(table, training, steps, minutes[training]))
+        print(json.dumps(curves[-2:]), flush=True)
     raw: dict[str, Any] = {
         "commit": results_file.commit(),
         "reference": {name: table[name]["combined"] for name in REFERENCES},
-        "curves": [
-            curve_point(results, table, training, n)
-            for training in REGIMES
-            for n in sorted(args.steps)
-        ],
+        "curves": sorted(curves, key=lambda c: (c["training"] != "completely", c["steps"])),
         "workflow_seconds": round(seconds, 1),
     }
     rows = [
@@ -169,9 +170,10 @@ def main() -> None:
         start=start,
         raw=raw,
         table=text + f"\nFigure: `{args.figure.relative_to(REPO)}`.\n",
-        notes="The demo presets with only `steps` changed, each budget trained from scratch in "
-        f"one workflow run (`snakemake --cores {args.cores}`, {round(seconds / 60)} min wall); "
-        "decoding tuned on val, S on the test split (3 completely + 2 partly labelled images).",
+        notes="The demo presets with only `steps` changed; each budget one workflow run "
+        f"(`snakemake --cores {args.cores}`, {round(seconds / 60)} min wall in all) that resumes "
+        "the previous budget's training; decoding tuned on val, S on the test split "
+        "(3 completely + 2 partly labelled images).",
         trees=["workflow"],
     )
     if args.workdir is None:

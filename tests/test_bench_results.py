@@ -156,32 +156,24 @@ def test_decoding_benchmark_times_each_kinds_stored_outputs(
 
 
 def test_learning_curve_methods_differ_from_the_demo_only_in_steps(tmp_path: Path) -> None:
-    """``bench_learning.py``: one B1 method per regime and budget, each the demo preset with
-    only ``steps`` changed and the demo's decoding grid, next to the two references; the S
-    table is read per method and set from a leaderboard."""
+    """``bench_learning.py``: one B1 method per regime, the demo's entry with its preset
+    changed to the demo preset with only ``steps`` changed, next to the two references; the
+    S table is read per method and set from a leaderboard."""
     import bench_learning
     import yaml
 
     shutil.copytree(REPO / "config", tmp_path / "config")
-    config = bench_learning.learning_config(tmp_path, [200, 1000])
+    config = bench_learning.learning_config(tmp_path, 1000)
     demo = yaml.safe_load((REPO / "config/config.yaml").read_text())
     assert config["datasets"] == demo["datasets"] and config["run"] == demo["run"]
-    assert set(config["methods"]) == {
-        "colour_clustering", "threshold_cc", "unet_affinity_200", "unet_affinity_1000",
-        "unet_affinity_partly_200", "unet_affinity_partly_1000",
-    }  # fmt: skip
-    for name, regime in [
-        ("unet_affinity_1000", "demo"),
-        ("unet_affinity_partly_200", "demo_partly"),
-    ]:
+    assert set(config["methods"]) == set(demo["methods"])
+    for name, regime in [("unet_affinity", "demo"), ("unet_affinity_partly", "demo_partly")]:
         method = config["methods"][name]
-        assert method["grid"] == demo["methods"]["unet_affinity"]["grid"]
+        assert {**method, "preset": demo["methods"][name]["preset"]} == demo["methods"][name]
         preset = yaml.safe_load((tmp_path / method["preset"]).read_text())
         base = yaml.safe_load((REPO / f"config/unet/{regime}.yaml").read_text())
-        assert {k: v for k, v in preset.items() if k != "steps"} == {
-            k: v for k, v in base.items() if k != "steps"
-        }
-        assert preset["steps"] == int(name.rsplit("_", 1)[1])
+        assert preset == {**base, "steps": 1000}
+        assert base["select"] == "last"  # a budget's point is its final weights
     board = tmp_path / "leaderboard.csv"
     board.write_text("method,set,S\nm,completely,0.51234\nm,combined,0.4\nm,partly,0.25\n")
     assert bench_learning.scores(board) == {

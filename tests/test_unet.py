@@ -21,7 +21,7 @@ from fisbe_bench.methods.unet_affinity.config import (
     load_config,
 )
 from fisbe_bench.methods.unet_affinity.config import Params as InstanceParams
-from fisbe_bench.methods.unet_affinity.data import CropDataset, index_sample
+from fisbe_bench.methods.unet_affinity.data import CropDataset, dark_background, index_sample
 from fisbe_bench.methods.unet_affinity.instances import extract_instances
 from fisbe_bench.methods.unet_affinity.model import AffinityUNet, receptive_radius
 from fisbe_bench.methods.unet_affinity.predict import predict_array, predict_zarr
@@ -270,6 +270,36 @@ def test_partly_labelled_background_is_down_weighted(dataset: Path) -> None:
     assert (item["pair_weight"][item["classes"] == FOREGROUND] == 1).all()
 
 
+def test_dark_background_reaches_two_voxels_beyond_the_smoothing() -> None:
+    raw = np.full((3, 15, 15, 15), 0.1, np.float32)
+    raw[1, 7, 7, 7] = 1.0  # box-smoothed: +0.9/27 within one voxel; the maximum adds two more
+    dark = dark_background(raw, 1.3)
+    assert (~dark).sum() == 7**3 and not dark[4:11, 4:11, 4:11].any()
+    assert dark_background(raw, 1.4).all()
+
+
+def test_dark_unlabelled_voxels_of_partly_images_keep_full_weight(dataset: Path) -> None:
+    offsets = tiny().model.offsets
+    partly = index_sample(dataset / "partly/train/synth_p000.zarr", partly=True)
+
+    def items(threshold: float) -> list[dict[str, np.ndarray]]:
+        data = CropDataset(
+            [partly], (32, 32, 32), offsets, seed=0, augment=False,
+            partly_background_weight=0.05, partly_dark_factor=threshold,
+        )  # fmt: skip
+        return [data[i] for i in range(3)]
+
+    for old, new in zip(items(0.0), items(1.5), strict=True):
+        unlabelled = old["numinst"] == 0
+        np.testing.assert_array_equal(old["raw"], new["raw"])
+        assert (new["weight"][~unlabelled] == 1).all()
+        assert np.isin(new["weight"], np.float32([0.05, 1.0])).all()
+        bright = unlabelled & (new["raw"].max(axis=0) >= 0.5)
+        assert bright.any() and (new["weight"][bright] == 0.05).all()
+        assert (new["weight"][unlabelled] == 1).mean() > 0.3  # most of the background is dark
+        assert (new["weight"] >= old["weight"]).all()
+
+
 def test_validation_takes_both_sets_in_turn(tmp_path: Path) -> None:
     names = [("c0", "completely"), ("c1", "completely"), ("c2", "completely"), ("p0", "partly")]
     for name, set_name in names:
@@ -334,11 +364,32 @@ def test_resume_and_seed_give_identical_weights(dataset: Path, tmp_path: Path) -
     assert not all(torch.equal(straight[k], seed1[k]) for k in straight)
 
 
+def test_select_last_exports_the_final_weight_average(dataset: Path, tmp_path: Path) -> None:
+    split = dataset / "sample_list_per_split.txt"
+    config = tiny(steps=4, checkpoint_every=2, val_every=2, val_max_samples=1, ema=0.5)
+    last = dataclasses.replace(config, select="last")
+    train(last, dataset, split, tmp_path / "last", "cpu", progress=False)
+    state = torch.load(str(tmp_path / "last" / "last.pt"), map_location="cpu", weights_only=True)
+    exported = torch.load(str(tmp_path / "last" / "best.pt"), map_location="cpu", weights_only=True)
+    assert exported["step"] == 4 and len(state["validation"]) == 2
+    assert all(torch.equal(exported["model"][k], state["average"][k]) for k in state["average"])
+    weights = state["model"]
+    assert not all(torch.equal(weights[k], state["average"][k]) for k in weights)
+    train(last, dataset, split, tmp_path / "resumed", "cpu", stop_after=2, progress=False)
+    train(last, dataset, split, tmp_path / "resumed", "cpu", progress=False)
+    again = _weights(tmp_path / "resumed" / "best.pt")
+    assert all(torch.equal(exported["model"][k], again[k]) for k in again)
+
+
 def test_config_errors_name_the_problem(tmp_path: Path) -> None:
     from fisbe_bench.errors import FisbeError
 
     with pytest.raises(FisbeError, match="unknown config keys"):
         config_from_dict({"stepz": 3})
+    with pytest.raises(FisbeError, match="select must be one of"):
+        config_from_dict({"select": "middle"})
+    with pytest.raises(FisbeError, match="ema must lie"):
+        config_from_dict({"ema": 1.0})
     with pytest.raises(FisbeError, match="multiples of 4"):
         config_from_dict({"model": {"depth": 2}, "crop": [30, 32, 32]})
     bad = tmp_path / "bad.yaml"

@@ -21,6 +21,7 @@ WORKFLOW_KEYS = frozenset({"kind", "preset", "grid", "label_fractions", "seeds",
 # network outputs (``predict``), the input of ``decode``: probabilities (C, Z, Y, X)
 NUMINST_KEY = "volumes/numinst"
 AFFINITY_KEY = "volumes/affinities"
+SELECTIONS = ("best", "last")  # the checkpoint a training run exports (``TrainConfig.select``)
 
 
 def neighbourhood_offsets(scales: tuple[int, ...]) -> tuple[tuple[int, int, int], ...]:
@@ -125,7 +126,13 @@ class TrainConfig:
 
     ``sets``: the FISBe training regime, ``[completely]`` or ``[completely, partly]``; in
     partly labelled images voxels outside every labelled neuron weigh
-    ``partly_background_weight`` in the loss (they may belong to an unlabelled neuron).
+    ``partly_background_weight`` in the loss (they may belong to an unlabelled neuron),
+    except where the raw signal is dark (:func:`~.data.dark_background` at
+    ``partly_dark_factor`` times the background level; 0: nowhere), certain background.
+    ``ema``: the exported and validated weights are an exponential moving average of the
+    trained ones with this decay (0: the trained weights themselves). ``select``: the model a
+    run exports, ``best`` (best validation S under the default decoding) or ``last`` (the
+    final step: a fixed budget, its decoding tuned on val afterwards).
     ``augment``: per-augmentation probabilities (:class:`Augment`; YAML ``true`` for the
     defaults, ``false`` for none, or a mapping of some of them).
     """
@@ -149,6 +156,9 @@ class TrainConfig:
     overlap_pair_weight: float = 1.0
     numinst_class_weights: tuple[float, float, float] = (1.0, 1.0, 1.0)
     partly_background_weight: float = 0.01
+    partly_dark_factor: float = 0.0
+    ema: float = 0.0
+    select: str = "best"
     augment: Augment = field(default_factory=Augment)
     num_workers: int = 0  # data-loader processes; a training job asks for 1 + num_workers cores
     bf16: bool = True
@@ -234,6 +244,12 @@ def _check(config: TrainConfig, source: Path | None) -> None:
         problems.append(f"sets must be completely and/or partly, got {config.sets}")
     if not 0 <= config.partly_background_weight <= 1:
         problems.append("partly_background_weight must lie in [0, 1]")
+    if config.partly_dark_factor < 0:
+        problems.append("partly_dark_factor must not be negative")
+    if not 0 <= config.ema < 1:
+        problems.append("ema must lie in [0, 1)")
+    if config.select not in SELECTIONS:
+        problems.append(f"select must be one of {list(SELECTIONS)}, got {config.select!r}")
     if problems:
         raise FisbeError("; ".join(problems), source)
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import zarr
+from scipy import ndimage
 
 from fisbe_bench import contract
 from fisbe_bench.contract import GT_KEY, RAW_KEY
@@ -42,6 +43,8 @@ if TYPE_CHECKING:
     from fisbe_bench.volumes import CheckedArray
 
 MAX_POINTS = 100_000  # coordinates kept per sample and kind (a random subset)
+DARK_SMOOTHING = 3  # box filter of the brightest channel, against noise
+DARK_REACH = 5  # window of the maximum filter: dark means no bright voxel within 2 voxels
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,17 @@ def index_sample(
     )
 
 
+def dark_background(raw: np.ndarray, factor: float) -> np.ndarray:
+    """Voxels of a normalised (C, Z, Y, X) ``raw`` with no signal nearby: the brightest
+    channel, box-smoothed, stays below ``factor`` times its median (the background level;
+    neurons fill a few percent of a volume) within :data:`DARK_REACH`."""
+    smooth = ndimage.uniform_filter(raw.max(axis=0), DARK_SMOOTHING, mode="nearest")
+    level = float(np.median(smooth))
+    return cast(
+        np.ndarray, ndimage.maximum_filter(smooth, DARK_REACH, mode="nearest") < factor * level
+    )
+
+
 def read_padded(
     array: zarr.Array | np.ndarray | CheckedArray, start: Sequence[int], size: Sequence[int]
 ) -> np.ndarray:
@@ -115,7 +129,8 @@ class CropDataset:
     Returns a dict of ``raw`` (3, Z, Y, X) float32, ``numinst`` (Z, Y, X) uint8,
     ``affinities`` and ``classes`` (K, Z, Y, X) uint8 (see ``targets.affinity_target``),
     ``weight`` (Z, Y, X) float32, the loss weight of each voxel (in partly labelled images
-    ``partly_background_weight`` outside every labelled neuron, else 1), and
+    ``partly_background_weight`` outside every labelled neuron unless :func:`dark_background`
+    at ``partly_dark_factor``, else 1), and
     ``pair_weight`` (K, Z, Y, X) float16, that of each affinity pair (``targets.pair_weights``).
     """
 
@@ -129,6 +144,7 @@ class CropDataset:
         p_overlap: float = 0.25,
         augment: bool | Augment = True,
         partly_background_weight: float = 0.01,
+        partly_dark_factor: float = 0.0,
     ) -> None:
         if not samples:
             raise FisbeError("no training samples")
@@ -141,6 +157,7 @@ class CropDataset:
         self.p_overlap = p_overlap
         self.augment = augment if isinstance(augment, Augment) else Augment.parse(augment)
         self.partly_background_weight = partly_background_weight
+        self.partly_dark_factor = partly_dark_factor
         self._arrays: dict[Path, tuple[zarr.Array, zarr.Array]] = {}
 
     def __len__(self) -> int:
@@ -198,7 +215,13 @@ class CropDataset:
         ] = True
         weight = np.ones(box_size, dtype=np.float32)
         if sample.partly:
-            weight[(bits == 0).all(axis=0)] = self.partly_background_weight
+            unlabelled = (bits == 0).all(axis=0)
+            if self.partly_dark_factor > 0:
+                box_raw = raw  # unwarped, ``raw`` holds the crop only, not its margin
+                if coords is None:
+                    box_raw = contract.normalise_raw(read_padded(raw_array, box_start, box_size))
+                unlabelled &= ~dark_background(box_raw, self.partly_dark_factor)
+            weight[unlabelled] = self.partly_background_weight
         if coords is None:
             return Crop(raw, bits, inside, weight)
         return warp(raw, bits, inside, weight, coords, m)

@@ -1,8 +1,9 @@
 """The B1 training loop: seeded, checkpointed, resumable, validated.
 
-Output directory: ``last.pt`` (model, optimiser, step, histories; written every
-``checkpoint_every`` steps with write-to-temp + ``os.replace``, so a kill -9 leaves the
-previous one intact), ``best.pt`` (model of the best validation S), ``loss.csv``,
+Output directory: ``last.pt`` (model, optimiser, weight average, step, histories; written
+every ``checkpoint_every`` steps with write-to-temp + ``os.replace``, so a kill -9 leaves the
+previous one intact), ``best.pt`` (the exported model: that of the best validation S, or of
+the final step, as ``select`` says), ``loss.csv``,
 ``loss.png``, ``val.csv`` and ``sample_index/`` (cached crop centres). A rerun with the
 same output directory resumes from ``last.pt``; on CPU a resumed run ends with the same
 weights as an uninterrupted one.
@@ -10,6 +11,7 @@ weights as an uninterrupted one.
 
 from __future__ import annotations
 
+import copy
 import csv
 import dataclasses
 import io as stdio
@@ -44,7 +46,7 @@ LOSS_COLUMNS = ["step", "loss", "ce", "bce", "seconds"]
 VAL_COLUMNS = ["step", "S", "avF1", "C", "samples"]
 # keys that may change between a run and its resumption (they do not alter the weights)
 RESUMABLE_KEYS = {"steps", "checkpoint_every", "val_every", "val_max_samples", "log_every",
-                  "num_workers", "tile", "overlap"}  # fmt: skip
+                  "num_workers", "tile", "overlap", "select"}  # fmt: skip
 
 
 def split_samples(
@@ -164,8 +166,35 @@ def validate(
     return {key: float(summary[key]) for key in ("S", "avF1", "C")}
 
 
+class WeightAverage:
+    """Exponential moving average of a model's floating-point state (weights and BatchNorm
+    statistics; integer buffers are copied), with the warm-up decay
+    ``min(decay, (1 + step) / (10 + step))`` so that early steps are not frozen in."""
+
+    def __init__(self, model: torch.nn.Module, decay: float) -> None:
+        self.decay = decay
+        self.state = {key: value.detach().clone() for key, value in model.state_dict().items()}
+
+    @torch.no_grad()
+    def update(self, model: torch.nn.Module, step: int) -> None:
+        """Fold in the model's state after ``step`` optimiser steps."""
+        decay = min(self.decay, (1 + step) / (10 + step))
+        for key, value in model.state_dict().items():
+            if value.is_floating_point():
+                self.state[key].mul_(decay).add_(value.detach(), alpha=1 - decay)
+            else:
+                self.state[key].copy_(value)
+
+    def model_like(self, model: AffinityUNet) -> AffinityUNet:
+        """A copy of ``model`` holding the averaged state."""
+        averaged = copy.deepcopy(model)
+        averaged.load_state_dict(self.state)
+        return averaged
+
+
 def _compatible(saved: dict[str, Any], config: TrainConfig, path: Path) -> None:
     current = config.to_dict()
+    saved = {**TrainConfig().to_dict(), **saved}  # keys added since the run began: defaults
     changed = sorted(k for k in current if k not in RESUMABLE_KEYS and saved.get(k) != current[k])
     if changed:
         raise FisbeError(
@@ -212,6 +241,7 @@ def train(
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     step, history, validation = 0, [], []
     best = {"S": -1.0, "step": 0}
+    average = WeightAverage(model, config.ema) if config.ema else None
     last_path, best_path = out / "last.pt", out / "best.pt"
     if last_path.exists():
         try:
@@ -223,6 +253,8 @@ def train(
         optimizer.load_state_dict(state["optimizer"])
         step, history, validation = state["step"], state["history"], state["validation"]
         best = state["best"]
+        if average is not None:
+            average.state = state["average"]
 
     indexes = [
         load_index(path, set_name, out / "sample_index", config.seed)
@@ -231,6 +263,7 @@ def train(
     dataset = CropDataset(
         indexes, config.crop, config.model.offsets, config.seed,
         config.p_foreground, config.p_overlap, config.augment, config.partly_background_weight,
+        config.partly_dark_factor,
     )  # fmt: skip
     loader: torch.utils.data.DataLoader[Any] = torch.utils.data.DataLoader(
         cast("torch.utils.data.Dataset[Any]", dataset),
@@ -253,16 +286,22 @@ def train(
             "history": history,
             "validation": validation,
             "best": best,
+            "average": average.state if average is not None else None,
         }
         save_checkpoint(last_path, state)
         _write_csv(out / "loss.csv", LOSS_COLUMNS, history)
         _write_csv(out / "val.csv", VAL_COLUMNS, validation)
         plot_curves(out / "loss.png", history, validation)
 
+    def exported() -> AffinityUNet:
+        """The weights a run validates and exports: the average, if any, else the trained."""
+        return average.model_like(model) if average is not None else model
+
     def save_best() -> None:
-        state = {"model": model.state_dict(), "config": config.to_dict(), "step": step, **best}
+        state = {"model": exported().state_dict(), "config": config.to_dict(), "step": step, **best}
         save_checkpoint(best_path, state)
 
+    validating = bool(val_samples and config.val_every)
     model.train()
     bar = tqdm(total=config.steps, initial=step, desc="train", unit="step", disable=not progress)
     started_steps = step
@@ -287,6 +326,8 @@ def train(
         loss.backward()
         optimizer.step()
         step += 1
+        if average is not None:
+            average.update(model, step)
         now = time.perf_counter()
         history.append(
             {"step": step, "loss": loss.item(), "ce": ce.item(), "bce": bce.item(),
@@ -304,18 +345,18 @@ def train(
             bar.close()
             return {"step": step, "stopped": True}
         final = step == config.steps
-        if val_samples and config.val_every and (step % config.val_every == 0 or final):
+        scores = None
+        if validating and (step % config.val_every == 0 or final):
             with tempfile.TemporaryDirectory(dir=out, prefix=".val-") as workdir:
-                scores = validate(model, config, val_samples, Path(workdir), head)
+                scores = validate(exported(), config, val_samples, Path(workdir), head)
             validation.append({"step": step, **scores, "samples": len(val_samples)})
             bar.write(f"step {step}: validation S {scores['S']:.4f}")
-            if scores["S"] > best["S"]:
+        if config.select == "best" and validating:
+            if scores is not None and scores["S"] > best["S"]:
                 best = {"S": scores["S"], "step": step}
                 save_best()
-        elif (not val_samples or not config.val_every) and (
-            step % config.checkpoint_every == 0 or final
-        ):
-            best = {"S": float("nan"), "step": step}
+        elif step % config.checkpoint_every == 0 or final:  # select last, or no validation
+            best = {"S": scores["S"] if scores else float("nan"), "step": step}
             save_best()
         if step % config.checkpoint_every == 0 or final:
             checkpoint()
