@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "unet-affinity": ("fisbe_bench.methods.unet_affinity.cli", "B1: affinity U-Net"),
     "patchperpix": ("fisbe_bench.methods.patchperpix.cli", "B3: PatchPerPix-style U-Net"),
     "oracle": ("fisbe_bench.oracle", "score a learned method's decoding of ideal network outputs"),
+    "overfit": ("fisbe_bench.overfit", "train a learned method on one volume and score it there"),
     "leaderboard": ("fisbe_bench.reports.leaderboard", "aggregate evaluations into a leaderboard"),
     "figures": ("fisbe_bench.reports.figures", "draw the benchmark figures"),
     "view": ("fisbe_bench.viewer", "look at a sample and predictions in napari (3-D)"),

@@ -1,0 +1,105 @@
+"""The overfit check of every learned kind on a synthetic 64x128x128 volume, on the CPU.
+
+    python benchmarks/bench_overfit.py [--shape 64 128 128] [--seed 3]
+
+Writes one completely labelled synthetic sample (``fisbe_bench.synth``), then runs
+``fisbe-bench overfit --method KIND`` for B1 and B3 side by side, one core each (2 cores in
+all), with their built-in presets and budgets. Each prediction is re-scored with
+``fisbe-bench evaluate``, and ``fisbe-bench oracle`` gives the decoding ceiling on the same
+volume. Writes ``benchmarks/RESULTS-overfit.md``: minutes, steps, S of the overfit run,
+the re-scored S and the ceiling per kind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import results_file
+
+from fisbe_bench.overfit import KINDS, PRESETS
+from fisbe_bench.synth import write_dataset
+
+CLI = [sys.executable, "-m", "fisbe_bench.cli"]
+
+
+def fisbe_bench(*args: str | Path) -> str:
+    """Run one ``fisbe-bench`` command; its standard output."""
+    done = subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, check=False)
+    if done.returncode:
+        sys.exit(f"fisbe-bench {args[0]} failed: {done.stderr.strip()[-2000:]}")
+    return done.stdout
+
+
+def combined_s(folder: Path) -> float:
+    """S of an evaluation folder (its only set: completely)."""
+    summary = json.loads((folder / "summary.json").read_text())
+    return round(float(summary["completely"]["S"]), 4)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shape", type=int, nargs=3, default=[64, 128, 128])
+    parser.add_argument("--seed", type=int, default=3)
+    results_file.add_out_option(parser, "overfit")
+    args = parser.parse_args()
+    start = results_file.started()
+    with tempfile.TemporaryDirectory(prefix="fisbe-overfit-") as tmp:
+        work = Path(tmp)
+        write_dataset(work / "data", 1, 0, tuple(args.shape), args.seed)
+        gt_dir = work / "data" / "completely" / "train"
+        sample = next(gt_dir.glob("*.zarr"))
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+        runs, began = {}, {}
+        for kind in KINDS:
+            command = [*CLI, "overfit", "--method", kind, "--sample", str(sample),
+                       "--out", str(work / kind), "--no-progress"]  # fmt: skip
+            began[kind] = time.perf_counter()
+            runs[kind] = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)
+        figures = []
+        for kind, process in runs.items():
+            output, _ = process.communicate()
+            minutes = round((time.perf_counter() - began[kind]) / 60, 2)
+            if process.returncode:
+                sys.exit(f"fisbe-bench overfit --method {kind} failed ({process.returncode})")
+            reported = json.loads(output.strip().splitlines()[-1])["S"]["completely"]
+            fisbe_bench("evaluate", "--gt", gt_dir, "--pred", work / kind / "predictions",
+                        "--out", work / kind / "rescored")  # fmt: skip
+            fisbe_bench("oracle", "--method", kind, "--gt", gt_dir, "--out",
+                        work / kind / "oracle", "--no-progress")  # fmt: skip
+            figures.append({
+                "kind": kind,
+                "steps": PRESETS[kind]["steps"],
+                "minutes": minutes,
+                "S_overfit": reported,
+                "S_rescored": combined_s(work / kind / "rescored"),
+                "S_ceiling": combined_s(work / kind / "oracle"),
+            })  # fmt: skip
+    print(json.dumps(figures), flush=True)
+    rows = [[f["kind"], f["steps"], f["minutes"], f["S_overfit"], f["S_rescored"], f["S_ceiling"]]
+            for f in figures]  # fmt: skip
+    header = ["kind", "steps", "minutes (one core)", "S overfit", "S re-scored", "S ceiling"]
+    results_file.write_section(
+        args.out,
+        title="Overfit check of the learned baselines on the CPU",
+        start=start,
+        raw=figures,
+        table=results_file.markdown_table(header, rows),
+        notes=f"One synthetic completely labelled volume, {'x'.join(map(str, args.shape))}, "
+        f"seed {args.seed}; `fisbe-bench overfit` per kind with its built-in preset, both "
+        "kinds side by side on one core each; re-scored with `fisbe-bench evaluate`; ceiling: "
+        "`fisbe-bench oracle` (default decoding) on the same volume.",
+        # run as commands: fisbe-bench evaluate and oracle
+        modules=["fisbe_bench.metrics.cli", "fisbe_bench.oracle"]
+        + [f"fisbe_bench.methods.{kind}.oracle" for kind in KINDS],
+    )
+
+
+if __name__ == "__main__":
+    main()
