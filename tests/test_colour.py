@@ -234,3 +234,86 @@ def test_cli_bad_input_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture
     missing = ["colour-clustering", "predict", "--raw", str(tmp_path / "none.zarr")]
     assert main([*missing, "--out", str(tmp_path / "p.zarr")]) == 2
     assert "none.zarr" in capsys.readouterr().err
+
+
+def _reference_supervoxels(colour: np.ndarray, mask: np.ndarray, spacing: int) -> tuple:
+    """REFERENCE: ``supervoxels`` as it was before the memory work (skimage's public
+    watershed on the whole bounding box), kept to check that the output is unchanged."""
+    from typing import Any, cast
+
+    import cc3d
+    import edt
+    from skimage.segmentation import watershed
+
+    from fisbe_bench.methods.colour_clustering.supervoxels import _touching_pairs, bounding_box
+
+    labels = np.zeros(mask.shape, np.uint32)
+    box = bounding_box(mask)
+    crop = mask[box]
+    distance = edt.edt(crop, parallel=1)
+    ridge = crop & (distance >= ndimage.maximum_filter(distance, size=3))
+    pieces = cc3d.connected_components(ridge, connectivity=26, out_dtype=np.uint32)
+    where = np.nonzero(ridge)
+    step = max(1, spacing)
+    n_cells = tuple(-(-n // step) for n in crop.shape)
+    cell = np.ravel_multi_index(tuple(axis // step for axis in where), n_cells)
+    _, seed = np.unique(
+        pieces[where].astype(np.int64) * np.prod(n_cells) + cell, return_inverse=True
+    )
+    markers = np.zeros(crop.shape, np.int32)
+    markers[where] = seed + 1
+    crop_labels = watershed(-distance, markers, mask=crop).astype(np.uint32)
+    labels[box] = crop_labels
+    n = int(crop_labels.max())
+    flat = crop_labels[crop]
+    sizes = np.bincount(flat, minlength=n + 1)
+    colour_sums = np.stack(
+        [
+            np.bincount(flat, weights=colour[cast(Any, (c, *box))][crop], minlength=n + 1)
+            for c in range(3)
+        ],
+        axis=1,
+    )
+    offset = np.array([s.start for s in box], np.float64)
+    coords = np.nonzero(crop)
+    centroids = (
+        np.stack([np.bincount(flat, weights=axis, minlength=n + 1) for axis in coords], axis=1)
+        / np.maximum(sizes, 1)[:, None]
+        + offset
+    )
+    return labels, colour_sums, sizes, centroids, _touching_pairs(crop_labels)
+
+
+def _test_masks() -> list[tuple[np.ndarray, np.ndarray]]:
+    """(colour, mask) pairs: a crossing, many separate components, a random sponge."""
+    rng = np.random.default_rng(1)
+    raw, (red, blue) = _crossing()
+    many = _tube((4, 4, 4), (28, 60, 30)) | _tube((10, 30, 50), (12, 60, 60), 1.5)
+    many |= rng.random(SHAPE) > 0.995  # isolated voxels: many one-voxel components
+    many[20:24, 2:6, 40:60] = True  # a flat slab: plateaus of equal EDT
+    sponge = ndimage.gaussian_filter(rng.random(SHAPE), 1.5) > 0.5
+    return [(raw, red | blue), (raw, many), (rng.random((3, *SHAPE), dtype=np.float32), sponge)]
+
+
+@pytest.mark.parametrize("spacing", [1, 6])
+def test_supervoxels_equal_the_reference(spacing: int) -> None:
+    from fisbe_bench.methods.colour_clustering.supervoxels import supervoxels
+
+    for raw, mask in _test_masks():
+        sv = supervoxels(raw[:, mask], mask, spacing)
+        expected = _reference_supervoxels(raw, mask, spacing)
+        assert sv.labels.dtype == expected[0].dtype
+        for got, want in zip(sv[:5], expected, strict=True):
+            np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(sv.colour, raw[:, sv.labels > 0])
+
+
+def test_foreground_slabs_equal_the_whole_volume(monkeypatch: pytest.MonkeyPatch) -> None:
+    from fisbe_bench.methods.colour_clustering import foreground
+
+    raw, _ = _crossing()
+    monkeypatch.setattr(foreground, "_SLAB", 5)  # several slabs and a partial last one
+    mask = foreground.denoise_and_foreground(raw, 1.0, 0.05, 0.3, 16)
+    brightest = raw.max(axis=0)
+    expected = (brightest > 0.05) & (brightest >= 0.3 * ndimage.maximum_filter(brightest, 7))
+    np.testing.assert_array_equal(mask, expected)

@@ -6,6 +6,7 @@ import numpy as np
 from scipy import ndimage
 
 _BACKGROUND_STRIDE = 8  # background levels are medians over every 8th voxel per axis
+_SLAB = 32  # z-planes per slab of the local-maximum filter
 
 
 def denoise_and_foreground(
@@ -38,9 +39,16 @@ def denoise_and_foreground(
             volume -= coarse[: volume.shape[0], : volume.shape[1], : volume.shape[2]]
         else:
             volume -= np.median(coarse)
+        del coarse  # a full-size volume: not alive beside the mask below
         np.maximum(volume, 0.0, out=volume)
     brightest = raw.max(axis=0)
     mask = brightest > threshold
     if relative > 0:
-        mask &= brightest >= relative * ndimage.maximum_filter(brightest, size=window)
+        halo = window // 2
+        for z0 in range(0, len(mask), _SLAB):  # slabs with a halo: the same maxima, less memory
+            lo, hi = max(z0 - halo, 0), min(z0 + _SLAB + halo, len(mask))
+            high = ndimage.maximum_filter(brightest[lo:hi], size=window)
+            high = high[z0 - lo : z0 - lo + _SLAB]
+            high *= relative
+            mask[z0 : z0 + _SLAB] &= brightest[z0 : z0 + _SLAB] >= high
     return mask

@@ -61,5 +61,7 @@ def read_input(path: str | Path, key: str = contract.RAW_KEY) -> np.ndarray:
         raise FisbeError(f"{key} must be (3, Z, Y, X), got shape {stored.shape}", path)
     raw = np.empty(stored.shape, np.float32)  # sample_io.read_raw's values, one channel at a time
     for channel, volume in enumerate(raw):
-        volume[...] = contract.normalise_raw(stored[channel])
+        volume[...] = stored[channel]  # contract.normalise_raw in place
+        np.clip(volume, 0.0, contract.RAW_CLIP, out=volume)
+        volume /= contract.RAW_CLIP
     return raw

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any, cast
-
 import numpy as np
 from scipy import ndimage
 from scipy.optimize import nnls
@@ -17,6 +15,8 @@ def unmix_overlaps(
 ) -> dict[int, np.ndarray]:
     """Overlap voxels: instance id -> (k, 3) voxels it claims besides its own label.
 
+    ``colour`` is (3, m): the colour of the m ``foreground`` voxels in raster order.
+
     Candidates are foreground voxels with an instance other than their own (or any, for
     voxels whose piece was too small to keep, such as a crossing's mixed-colour core) within
     a ``window``-voxel cube. Each candidate's colour is unmixed by non-negative least squares
@@ -28,23 +28,23 @@ def unmix_overlaps(
         return {}
     box = bounding_box(foreground)
     crop = labels[box].astype(sample_io.instance_dtype(n + 1), copy=False)
+    inside = foreground[box]
     offset = np.array([s.start for s in box])
     high = ndimage.maximum_filter(crop, size=window)
     low = ndimage.minimum_filter(np.where(crop > 0, crop, crop.dtype.type(n + 1)), size=window)
-    candidate = foreground[box] & (((high != crop) & (high > 0)) | ((low != crop) & (low <= n)))
+    candidate = inside & (((high != crop) & (high > 0)) | ((low != crop) & (low <= n)))
     coords = np.argwhere(candidate)
     own = crop[candidate].astype(np.int64)
     others = np.stack([high[candidate], low[candidate]], axis=1).astype(np.int64)
     others[(others == own[:, None]) | (others > n)] = 0
     del high, low
-    voxel_colour = np.stack([colour[cast(Any, (c, *box))][candidate] for c in range(3)], axis=1)
+    voxel_colour = colour[:, candidate[inside]].T
     labelled = crop > 0
     flat = crop[labelled]
+    at_labelled = labelled[inside]
+    del candidate, labelled, inside
     sums = np.stack(
-        [
-            np.bincount(flat, weights=colour[cast(Any, (c, *box))][labelled], minlength=n + 1)
-            for c in range(3)
-        ],
+        [np.bincount(flat, weights=channel[at_labelled], minlength=n + 1) for channel in colour],
         axis=1,
     )
     means = sums / np.maximum(np.bincount(flat, minlength=n + 1), 1)[:, None]

@@ -32,23 +32,24 @@ def segment(raw: np.ndarray, params: Params) -> tuple[np.ndarray, dict[int, np.n
     """Instances of a (3, Z, Y, X) float32 volume in [0, 1] (modified in place).
 
     Returns a label image (ids 1..N sequential) and the overlap voxels per id (empty unless
-    ``params.unmix``).
+    ``params.unmix``). Only the front end needs the full volume: a caller that passes its
+    only reference (``segment(read_input(path), params)``) lets it be freed before the
+    supervoxels.
     """
-    sv = prepare(raw, params)
-    return finish(sv, raw, params)
+    mask, colour = front_end(raw, params)
+    del raw
+    return finish(supervoxels(colour, mask, params.seed_spacing), params)
 
 
-def prepare(raw: np.ndarray, params: Params) -> Supervoxels:
-    """Front end (denoise, foreground, supervoxels); ``raw`` becomes the denoised colour."""
+def front_end(raw: np.ndarray, params: Params) -> tuple[np.ndarray, np.ndarray]:
+    """Denoise ``raw`` in place; the foreground mask and its (3, k) colour in raster order."""
     mask = denoise_and_foreground(
         raw, params.sigma, params.threshold, params.relative, params.background_window
     )
-    return supervoxels(raw, mask, params.seed_spacing)
+    return mask, raw[:, mask]
 
 
-def finish(
-    sv: Supervoxels, colour: np.ndarray, params: Params
-) -> tuple[np.ndarray, dict[int, np.ndarray]]:
+def finish(sv: Supervoxels, params: Params) -> tuple[np.ndarray, dict[int, np.ndarray]]:
     """Back end (graph partition, clean-up, size filter, optional overlaps) on supervoxels."""
     segment_of = cluster_supervoxels(sv, params)
     labels = fastremap.remap(
@@ -57,7 +58,7 @@ def finish(
     labels = _instances(labels, params.min_size)
     if not params.unmix:
         return labels, {}
-    return labels, unmix_overlaps(labels, sv.labels > 0, colour, params.unmix_share)
+    return labels, unmix_overlaps(labels, sv.labels > 0, sv.colour, params.unmix_share)
 
 
 def predict(

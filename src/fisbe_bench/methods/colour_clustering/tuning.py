@@ -12,7 +12,8 @@ from fisbe_bench import contract, tuning
 from fisbe_bench.errors import FisbeError
 from fisbe_bench.methods.colour_clustering.input import read_input
 from fisbe_bench.methods.colour_clustering.params import METHOD, Params
-from fisbe_bench.methods.colour_clustering.pipeline import finish, prepare
+from fisbe_bench.methods.colour_clustering.pipeline import finish, front_end
+from fisbe_bench.methods.colour_clustering.supervoxels import supervoxels
 from fisbe_bench.sample_io import instance_stack
 from fisbe_bench.tuning import TuneSample
 
@@ -33,10 +34,13 @@ def _score_sample(sample: TuneSample, candidates: list[Params]) -> list[Any]:
     gt = zarr.open_array(str(Path(sample.gt_path) / contract.GT_KEY), mode="r")[...]
     results: list[Any] = [None] * len(candidates)
     for indices in tuning.front_end_groups(candidates, FRONT_END):
-        colour = read_input(sample.raw_path)  # re-read: cheaper than holding a pristine copy
-        sv = prepare(colour, candidates[indices[0]])
+        first = candidates[indices[0]]
+        # re-read (cheaper than holding a pristine copy), freed after the front end
+        mask, colour = front_end(read_input(sample.raw_path), first)
+        sv = supervoxels(colour, mask, first.seed_spacing)
+        del mask, colour
         for index in indices:
-            labels, extra = finish(sv, colour, candidates[index])
+            labels, extra = finish(sv, candidates[index])
             results[index] = evaluate_sample(
                 gt, instance_stack(labels, extra), partly=sample.partly
             )
