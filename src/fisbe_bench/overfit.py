@@ -61,14 +61,16 @@ GRID = {"foreground_threshold": [0.4, 0.5], "fragment_threshold": [0.9, 1.0],
 
 def fitted_preset(preset: dict[str, Any], shape: tuple[int, ...], divisor: int) -> dict[str, Any]:
     """``preset`` with its crop cut to the volume and one tile covering it (multiples of the
-    network's ``divisor``; the volume must hold one crop of ``divisor`` voxels per axis)."""
+    network's ``divisor``; the volume must hold ``divisor`` voxels per axis)."""
     if any(size < divisor for size in shape):
         raise FisbeError(f"volume {list(shape)} is smaller than {divisor} voxels along an axis")
     crop = [
         min(int(c), size - size % divisor) for c, size in zip(preset["crop"], shape, strict=True)
     ]
     tile = [-(-size // divisor) * divisor for size in shape]
-    return {**preset, "crop": crop, "tile": tile, "overlap": [0, 0, 0]}
+    # one tile: the overlap only has to leave room for B3's patch margin (at most 4 voxels)
+    overlap = [min(2 * divisor, size - divisor) for size in tile]
+    return {**preset, "crop": crop, "tile": tile, "overlap": overlap}
 
 
 def _kind_functions(kind: str) -> dict[str, Callable[..., Any]]:
@@ -154,7 +156,7 @@ def overfit(
     params = functions["tune"](table, {name: probabilities}, "train", grid, out / "params.json")
     decode(probabilities, out / "predictions" / sample.name, params)
     return evaluate_directories(
-        gt_dir, out / "predictions", out / "evaluation", partly=partly, overwrite=True
+        gt_dir, out / "predictions", out / "evaluation", split_file=split_file, overwrite=True
     )
 
 
