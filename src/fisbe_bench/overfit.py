@@ -50,10 +50,11 @@ PRESETS: dict[str, dict[str, Any]] = {
         "steps": 2000,
     },
     # the demo's 5^3 patches (consensus at distances 1, 2 and 4)
-    "patchperpix": {**_COMMON, "patch_radius": 2, "boundary_pair_weight": 1.0, "steps": 800},
+    "patchperpix": {**_COMMON, "patch_radius": 2, "boundary_pair_weight": 1.0, "steps": 300},
 }  # fmt: skip
-"""The built-in overfit presets: the demo networks, no augmentation, a budget of at most
-15 minutes on 2 CPU cores at 64x128x128 (``benchmarks/RESULTS-overfit.md``)."""
+"""The built-in overfit presets: the demo networks, no augmentation, budgets of at most 15
+minutes on one CPU core each at 64x128x128 (B3's steps cost about 7 of B1's;
+``benchmarks/RESULTS-overfit.md``)."""
 GRID = {"foreground_threshold": [0.4, 0.5], "fragment_threshold": [0.9, 1.0],
         "merge_bias": [0.5, 0.6]}  # fmt: skip
 """The decoding grid tuned on the sample (the demo's, ``config/unet_grid_demo.yaml``)."""
