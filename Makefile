@@ -9,7 +9,7 @@ TORCH ?= torch==2.13.0
 DATASET ?= synthetic
 
 .PHONY: setup demo report test test-fast lint dryrun-fisbe lock clean
-.PHONY: bench bench-demo bench-ci bench-gpu
+.PHONY: bench bench-demo bench-ci bench-gpu bench-learning
 
 setup: $(VENV)/.installed
 
@@ -55,7 +55,9 @@ test-fast: setup
 # benchmarks/RESULTS-<name>.md section itself (date, machine, load, command, raw numbers, table).
 # `bench` takes about 10 min on 2 quiet cores (two FISBe-size volumes, 5-8 GiB RAM);
 # `bench-demo` about 5 min with its own set-up; `bench-ci` about 10 min (a fresh clone,
-# `CI=true bash .ci/run`); `bench-gpu` needs a CUDA GPU. bench_official.py needs a checkout of
+# `CI=true bash .ci/run`); `bench-learning` about 50 min (overfit checks, learning curves;
+# its work folder /tmp/learnrun must not exist yet);
+# `bench-gpu` needs a CUDA GPU. bench_official.py needs a checkout of
 # the official evaluator and a venv for it (see benchmarks/RESULTS-official.md).
 BENCH := $(PY) benchmarks
 B3_RESULTS := benchmarks/RESULTS-patchperpix.md  # B3 figures, with B1 references of the same run
@@ -77,6 +79,10 @@ bench: setup
 
 bench-demo: setup
 	$(BENCH)/bench_demo.py --cores $(CORES)
+
+bench-learning: setup
+	$(BENCH)/bench_overfit.py
+	$(BENCH)/bench_learning.py --workdir /tmp/learnrun
 
 bench-ci:
 	python3 benchmarks/bench_ci.py
