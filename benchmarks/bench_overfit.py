@@ -39,7 +39,7 @@ def fisbe_bench(*args: str | Path) -> str:
     return done.stdout
 
 
-def combined_s(folder: Path) -> float:
+def completely_s(folder: Path) -> float:
     """S of an evaluation folder (its only set: completely)."""
     summary = json.loads((folder / "summary.json").read_text())
     return round(float(summary["completely"]["S"]), 4)
@@ -86,8 +86,8 @@ def main() -> None:
                 "steps": PRESETS[kind]["steps"],
                 "minutes": minutes,
                 "S_overfit": reported,
-                "S_rescored": combined_s(work / kind / "rescored"),
-                "S_ceiling": combined_s(work / kind / "oracle"),
+                "S_rescored": completely_s(work / kind / "rescored"),
+                "S_ceiling": completely_s(work / kind / "oracle"),
             })  # fmt: skip
     print(json.dumps(figures), flush=True)
     rows = [[f["kind"], f["steps"], f["minutes"], f["S_overfit"], f["S_rescored"], f["S_ceiling"]]
