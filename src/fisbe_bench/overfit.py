@@ -17,8 +17,8 @@ from __future__ import annotations
 import argparse
 import copy
 import dataclasses
+import importlib
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -74,20 +74,6 @@ def fitted_preset(preset: dict[str, Any], shape: tuple[int, ...], divisor: int) 
     return {**preset, "crop": crop, "tile": tile, "overlap": overlap}
 
 
-def _kind_functions(kind: str) -> dict[str, Callable[..., Any]]:
-    """Preset reader (config, validation head), prediction and tuning of ``kind``."""
-    if kind == "unet_affinity":
-        from fisbe_bench.methods.unet_affinity import predict as b1_predict
-        from fisbe_bench.methods.unet_affinity import tuning as b1_tuning
-        from fisbe_bench.methods.unet_affinity.config import load_config
-
-        return {"read": lambda path: (load_config(path), None),
-                "predict": b1_predict.predict, "tune": b1_tuning.tune_to_file}  # fmt: skip
-    from fisbe_bench.methods.patchperpix import predict, train, tuning
-
-    return {"read": train.read_preset, "predict": predict.predict, "tune": tuning.tune_to_file}
-
-
 def link_sample(sample: Path, root: Path, set_name: str) -> tuple[Path, Path]:
     """A one-sample dataset under ``root`` (``<set>/train/<name>.zarr``, a symbolic link to
     ``sample``): the folder holding the link and the split file."""
@@ -125,6 +111,7 @@ def overfit(
     from fisbe_bench.methods.unet_affinity.instances import decode
     from fisbe_bench.methods.unet_affinity.train import train
     from fisbe_bench.metrics.directories import evaluate_directories
+    from fisbe_bench.splits import write_split_table
 
     if kind not in KINDS:
         raise FisbeError(f"no overfit check for method kind {kind!r} (known: {', '.join(KINDS)})")
@@ -135,26 +122,31 @@ def overfit(
     except (FileNotFoundError, KeyError) as err:
         raise FisbeError(f"not a FISBe sample (needs {contract.RAW_KEY} and {contract.GT_KEY})",
                          sample) from err  # fmt: skip
-    functions = _kind_functions(kind)
+    train_module, predict_module, tuning_module = (
+        importlib.import_module(f"fisbe_bench.methods.{kind}.{step}")
+        for step in ("train", "predict", "tuning")
+    )
     mapping = read_preset_mapping(preset) if preset else copy.deepcopy(PRESETS[kind])
     if steps is not None:
         mapping["steps"] = steps
     depth = int((mapping.get("model") or {}).get("depth", 3))
     fitted = out / "preset.yaml"
     write_text(fitted, yaml.safe_dump(fitted_preset(mapping, shape, 2**depth), sort_keys=False))
-    config, head = functions["read"](fitted)
+    config, head = train_module.read_preset(fitted)
     set_name = "partly" if partly else "completely"
     gt_dir, split_file = link_sample(sample, out / "data", set_name)
     config = dataclasses.replace(config, sets=(set_name,))
     train(config, out / "data", split_file, out / "train", device, progress=progress, head=head)
     name = sample.name.removesuffix(".zarr")
     probabilities = out / "probabilities" / sample.name
-    functions["predict"](out / "train" / "best.pt", sample, probabilities, device=device)
+    predict_module.predict(out / "train" / "best.pt", sample, probabilities, device=device)
     if grid is None:
         grid = write_text(out / "grid.yaml", yaml.safe_dump(GRID, sort_keys=False))
     table = out / "samples.tsv"
-    write_text(table, f"sample\tset\tsplit\tpath\n{name}\t{set_name}\ttrain\t{sample}\n")
-    params = functions["tune"](table, {name: probabilities}, "train", grid, out / "params.json")
+    write_split_table(split_file, out / "data", table)
+    params = tuning_module.tune_to_file(
+        table, {name: probabilities}, "train", grid, out / "params.json"
+    )
     decode(probabilities, out / "predictions" / sample.name, params)
     return evaluate_directories(
         gt_dir, out / "predictions", out / "evaluation", split_file=split_file, overwrite=True

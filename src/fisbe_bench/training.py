@@ -7,8 +7,10 @@ labelled data; ``none``: not trained (appears on both leaderboards).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import yaml
@@ -57,13 +59,23 @@ def training_threads(method: Mapping[str, Any], repo: str | Path) -> int:
     return 1 + int(_preset(method, repo).get("num_workers", 0))
 
 
-def _preset(method: Mapping[str, Any], repo: str | Path) -> dict[str, Any]:
+def _preset(method: Mapping[str, Any], repo: str | Path) -> Mapping[str, Any]:
     preset = Path(method.get("preset", "config/unet/demo.yaml"))
     path = preset if preset.is_absolute() else Path(repo) / preset
+    try:
+        modified = path.stat().st_mtime_ns
+    except OSError as err:
+        raise FisbeError(f"cannot read the training preset: {err}", path) from err
+    return _read_preset(path, modified)
+
+
+@functools.lru_cache(maxsize=64)
+def _read_preset(path: Path, modified: int) -> Mapping[str, Any]:
+    """A preset read once per version (``modified``: its mtime) for the three questions above."""
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except (OSError, yaml.YAMLError) as err:
         raise FisbeError(f"cannot read the training preset: {err}", path) from err
     if not isinstance(data, dict):
         raise FisbeError("the training preset must be a mapping", path)
-    return data
+    return MappingProxyType(data)

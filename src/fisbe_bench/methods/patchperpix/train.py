@@ -26,4 +26,4 @@ def read_preset(path: str | Path) -> tuple[TrainConfig, Head]:
 def train_to_outputs(preset: str | Path, **kwargs: Any) -> dict[str, Any]:
     """Workflow step: :func:`fisbe_bench.methods.unet_affinity.train.train_to_outputs` with
     a B3 preset (same keywords)."""
-    return b1.train_to_outputs(preset, read_preset=read_preset, **kwargs)
+    return b1.train_to_outputs(preset, preset_reader=read_preset, **kwargs)

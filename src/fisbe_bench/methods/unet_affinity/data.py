@@ -198,12 +198,15 @@ class CropDataset:
         box_start = [s - m for s in start]
         box_size = [c + 2 * m for c in self.crop]
         coords = draw_warp(box_size, rng, self.augment.elastic, self.augment.rotate)
-        if coords is None:
+        # the darkness test of a partly crop looks into the margin: read the box once
+        dark_test = sample.partly and self.partly_dark_factor > 0
+        if coords is None and not dark_test:
             raw = contract.normalise_raw(read_padded(raw_array, start, self.crop))
         else:
-            low, box_size = source_box(coords)
-            box_start = [s + lo for s, lo in zip(box_start, low, strict=True)]
-            coords -= np.asarray(low, dtype=np.float32).reshape(3, 1, 1, 1)
+            if coords is not None:
+                low, box_size = source_box(coords)
+                box_start = [s + lo for s, lo in zip(box_start, low, strict=True)]
+                coords -= np.asarray(low, dtype=np.float32).reshape(3, 1, 1, 1)
             raw = contract.normalise_raw(read_padded(raw_array, box_start, box_size))
         bits = pack_membership(read_padded(gt_array, box_start, box_size))
         inside = np.zeros(box_size, dtype=bool)
@@ -216,13 +219,12 @@ class CropDataset:
         weight = np.ones(box_size, dtype=np.float32)
         if sample.partly:
             unlabelled = (bits == 0).all(axis=0)
-            if self.partly_dark_factor > 0:
-                box_raw = raw  # unwarped, ``raw`` holds the crop only, not its margin
-                if coords is None:
-                    box_raw = contract.normalise_raw(read_padded(raw_array, box_start, box_size))
-                unlabelled &= ~dark_background(box_raw, self.partly_dark_factor)
+            if dark_test:
+                unlabelled &= ~dark_background(raw, self.partly_dark_factor)
             weight[unlabelled] = self.partly_background_weight
         if coords is None:
+            if dark_test:  # the crop is the box's centre
+                raw = raw[(slice(None), *(slice(m, m + c) for c in self.crop))]
             return Crop(raw, bits, inside, weight)
         return warp(raw, bits, inside, weight, coords, m)
 

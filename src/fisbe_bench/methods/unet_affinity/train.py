@@ -319,7 +319,7 @@ def train(
         ce, bce = loss_terms(
             logits, numinst, affinities, classes, config.background_pair_weight,
             config.boundary_pair_weight, config.overlap_pair_weight,
-            config.numinst_class_weights, weight, pair_weight,
+            config.numinst_class_weights, weight, pair_weight, config.balance_offsets,
         )  # fmt: skip
         loss = ce + config.affinity_weight * bce
         optimizer.zero_grad(set_to_none=True)
@@ -355,7 +355,7 @@ def train(
             if scores is not None and scores["S"] > best["S"]:
                 best = {"S": scores["S"], "step": step}
                 save_best()
-        elif step % config.checkpoint_every == 0 or final:  # select last, or no validation
+        elif final:  # select last, or no validation: the final weights
             best = {"S": scores["S"] if scores else float("nan"), "step": step}
             save_best()
         if step % config.checkpoint_every == 0 or final:
@@ -375,6 +375,11 @@ def clean_output(out: Path) -> None:
     shutil.rmtree(out / "sample_index", ignore_errors=True)
 
 
+def read_preset(path: str | Path) -> tuple[TrainConfig, None]:
+    """Training configuration of a B1 preset (B1 validates with no extra head)."""
+    return load_config(path), None
+
+
 def train_to_outputs(
     preset: str | Path,
     data_root: str | Path,
@@ -386,14 +391,14 @@ def train_to_outputs(
     device: str = "auto",
     expect_gpu: bool = False,
     seed: int | None = None,
-    read_preset: Callable[[str | Path], tuple[TrainConfig, Head | None]] | None = None,
+    preset_reader: Callable[[str | Path], tuple[TrainConfig, Head | None]] | None = None,
 ) -> dict[str, Any]:
     """Workflow step: train (resuming in ``workdir``) on ``threads`` cores, the data-loader
     workers' share (:func:`loader_workers`) taken from them, then copy ``best.pt`` and the loss
     curve to the rule's outputs atomically. ``seed`` overrides the preset's ``seed``;
-    ``read_preset`` (another kind's presets, e.g. B3's) returns the training configuration and
-    validation head of a preset file."""
-    config, head = read_preset(preset) if read_preset else (load_config(preset), None)
+    ``preset_reader`` (default :func:`read_preset`; B3 passes its own) returns the training
+    configuration and validation head of a preset file."""
+    config, head = (preset_reader or read_preset)(preset)
     if threads:
         torch.set_num_threads(max(1, threads - loader_workers(config.num_workers, threads)))
     if seed is not None:
