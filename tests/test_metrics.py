@@ -195,7 +195,7 @@ def test_many_to_many_without_overlaps_is_thresholded_recall() -> None:
 
 
 @pytest.mark.parametrize("seed", range(4))
-def test_crop_skeleton_equals_full_volume_skeleton(seed: int) -> None:
+def test_skeleton_equals_full_volume_skeleton(seed: int) -> None:
     rng = np.random.default_rng(seed)
     mask = np.zeros((24, 40, 40), bool)
     point = np.array([12, 20, 20])
