@@ -1,7 +1,7 @@
 """Geometry statistics of a FISBe-layout dataset's ground truth, per neuron and per image.
 
 Per neuron (one GT channel): voxels, skeleton voxels (Lee skeleton,
-``skimage.morphology.skeletonize`` on the bounding-box crop with a 1-voxel margin), median
+``fisbe_bench.metrics.thinning.thin``, as scikit-image's ``skeletonize``), median
 diameter (2·EDT−1 sampled on the skeleton), 26-connected pieces, relative extent (longest
 bounding-box side over the longest volume side) and whether the neuron is listed in
 ``dim_neurons``. Per image: labelled neurons, foreground share of the voxels and overlap
@@ -24,11 +24,11 @@ import edt
 import numpy as np
 import pandas as pd
 import zarr
-from skimage.morphology import skeletonize
 
 from fisbe_bench.atomic import write_text
 from fisbe_bench.contract import DIM_NEURONS_ATTR, GT_KEY, SETS, SPLITS
 from fisbe_bench.errors import FisbeError
+from fisbe_bench.metrics.thinning import thin
 
 NEURON_COLUMNS = [
     "voxels",
@@ -68,7 +68,8 @@ def neuron_stats(mask: np.ndarray) -> dict[str, float]:
     coords = [np.flatnonzero(mask.any(axis=other)) for other in ((1, 2), (0, 2), (0, 1))]
     box = tuple(slice(c[0], c[-1] + 1) for c in coords)
     crop = np.pad(mask[box], 1)
-    skeleton = skeletonize(crop).astype(bool)
+    skeleton = np.zeros(crop.shape, dtype=bool)
+    skeleton[tuple(thin(np.nonzero(crop)))] = True
     diameters = 2.0 * edt.edt(crop, black_border=True)[skeleton] - 1.0
     pieces = cc3d.connected_components(crop, connectivity=26, return_N=True)[1]
     extent = max(c[-1] - c[0] + 1 for c in coords)
