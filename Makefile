@@ -74,6 +74,7 @@ bench: setup
 	$(BENCH)/bench_unet.py train --preset config/patchperpix/demo.yaml --out $(B3_RESULTS)
 	$(BENCH)/bench_unet.py instances --preset config/patchperpix/paper.yaml --shape 128 256 256 --replicate-to 400 700 700 --out $(B3_RESULTS)
 	$(BENCH)/bench_unet.py instances --shape 128 256 256 --replicate-to 400 700 700 --out $(B3_RESULTS)
+	$(BENCH)/bench_unet.py loader --preset config/patchperpix/paper.yaml --out $(B3_RESULTS)
 	$(BENCH)/bench_oracle.py
 	$(BENCH)/bench_zenodo.py
 

@@ -6,6 +6,7 @@ predicted through its consensus head); prints one JSON line per figure and write
   python benchmarks/bench_unet.py instances --shape 128 256 256 [--preset P]
   python benchmarks/bench_unet.py score --data-root D --checkpoint RUN/best.pt --workdir OUT
   python benchmarks/bench_unet.py augment --crop 128 --items 8
+  python benchmarks/bench_unet.py loader [--preset config/patchperpix/paper.yaml]
   python benchmarks/bench_unet.py gpu [--preset config/unet/paper.yaml] [--device cuda]
 
 ``instances`` builds near-perfect probabilities from a synthetic sample's GT (numinst
@@ -248,10 +249,11 @@ GPU_VARIANTS = {"plain": (False, False), "channels_last": (True, False),
 
 def _training_steps(config: Any, dev: torch.device, crop: list[int], steps: int,
                     channels_last: bool, compiled: bool) -> float:  # fmt: skip
-    """Steps/s of forward + loss + backward + Adam at ``config.batch`` x ``crop`` on
-    random tensors (no data loading), bf16 autocast as the preset says."""
+    """Steps/s of targets + forward + loss + backward + Adam at ``config.batch`` x ``crop``
+    on random labels (no data loading; the targets are built on ``dev`` as in training),
+    bf16 autocast as the preset says."""
     from fisbe_bench.methods.unet_affinity.predict import autocast
-    from fisbe_bench.methods.unet_affinity.targets import FOREGROUND, loss_terms
+    from fisbe_bench.methods.unet_affinity.targets import batch_targets, loss_terms
 
     torch.manual_seed(0)
     model = AffinityUNet(config.model).to(dev)
@@ -259,18 +261,25 @@ def _training_steps(config: Any, dev: torch.device, crop: list[int], steps: int,
         model.to(memory_format=torch.channels_last_3d)  # type: ignore[call-overload]
     network = torch.compile(model) if compiled else model
     optimiser = torch.optim.Adam(model.parameters(), lr=config.lr)
-    k = len(config.model.offsets)
     raw = torch.rand(config.batch, 3, *crop, device=dev)
     if channels_last:
         raw = raw.contiguous(memory_format=torch.channels_last_3d)
-    numinst = torch.randint(0, 3, (config.batch, *crop), device=dev)
-    affinities = torch.randint(0, 2, (config.batch, k, *crop), device=dev, dtype=torch.uint8)
-    classes = torch.full_like(affinities, FOREGROUND)
+    margin = max(abs(o) for offset in config.model.offsets for o in offset)
+    box = [config.batch, *(c + 2 * margin for c in crop)]
+    labels = torch.randint(0, 3, box, device=dev)  # background, neuron 1 or neuron 2
+    bits = torch.where(labels > 0, 1 << (labels - 1), 0)[:, None]
+    inside, weight = torch.ones(box, dtype=torch.bool, device=dev), torch.ones(box, device=dev)
 
     def step() -> None:
+        targets = batch_targets(
+            bits, (labels > 0).to(torch.uint8), inside, weight, config.model.offsets, margin
+        )
         with autocast(dev, config.bf16):
             logits = network(raw)
-        ce, bce = loss_terms(logits, numinst, affinities, classes)
+        ce, bce = loss_terms(
+            logits, targets.numinst, targets.affinities, targets.classes,
+            weight=targets.weight, pair_weight=targets.pair_weight,
+        )  # fmt: skip
         (ce + bce).backward()
         optimiser.step()
         optimiser.zero_grad(set_to_none=True)
@@ -380,6 +389,43 @@ def bench_gpu(args: argparse.Namespace) -> dict:
 NEW_AUGMENTATIONS = ("elastic", "rotate", "overlay", "noise", "blur", "gamma")
 
 
+def bench_loader(args: argparse.Namespace) -> dict:
+    """Host memory of training data: the bytes of one loader item (a crop and what its
+    targets are built from on the device) and the peak resident memory of one loader
+    worker process after ``--items`` items of the preset at its crop, with its augmentation."""
+    import psutil
+
+    from fisbe_bench.methods.unet_affinity.data import CropDataset, index_sample
+    from fisbe_bench.synth import write_dataset
+
+    config, _ = read_preset(args.preset)
+    with tempfile.TemporaryDirectory(dir=args.tmp) as tmp:
+        sample = write_dataset(Path(tmp), 1, 0, args.sample_shape, 0, only="synth_c000")[0]
+        data = CropDataset([index_sample(sample)], config.crop, config.model.offsets, 0,
+                           augment=config.augment)  # fmt: skip
+        loader = torch.utils.data.DataLoader(data, batch_size=1, num_workers=1)
+        items = iter(loader)
+        item_bytes = max(
+            sum(value.numel() * value.element_size() for value in next(items).values())
+            for _ in range(args.items)
+        )
+        workers = psutil.Process().children()
+        peaks = [_peak_rss(worker.pid) for worker in workers]
+        del items, loader
+    return {"figure": "loader_memory", "preset": str(args.preset), "crop": list(config.crop),
+            "offsets": len(config.model.offsets), "margin": data.margin,
+            "item_gib": round(item_bytes / 2**30, 4),
+            "worker_peak_gib": round(max(peaks) / 2**30, 3) if peaks else None}  # fmt: skip
+
+
+def _peak_rss(pid: int) -> int:
+    """Peak resident bytes of process ``pid`` (VmHWM)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no VmHWM for process {pid}")
+
+
 def bench_augment(args: argparse.Namespace) -> dict:
     """Milliseconds (wall and CPU) per training item of a ``--crop``-cube crop."""
     from fisbe_bench.methods.unet_affinity.config import DEFAULT_OFFSETS, Augment
@@ -451,6 +497,12 @@ def main() -> None:
     p.add_argument("--volume", type=int, nargs=3, default=[400, 700, 700])
     p.add_argument("--tmp", type=Path, default=None)
     results_file.add_out_option(p, "unet")
+    p = sub.add_parser("loader")
+    p.add_argument("--preset", type=Path, default=Path("config/patchperpix/paper.yaml"))
+    p.add_argument("--items", type=int, default=8)
+    p.add_argument("--sample-shape", type=int, nargs=3, default=[192, 320, 320])
+    p.add_argument("--tmp", type=Path, default=None)
+    results_file.add_out_option(p, "unet")
     p = sub.add_parser("augment")
     p.add_argument("--crop", type=int, default=48)
     p.add_argument("--items", type=int, default=20)
@@ -461,7 +513,7 @@ def main() -> None:
     args = parser.parse_args()
     start = results_file.started()
     bench = {"train": bench_train, "predict": bench_predict, "instances": bench_instances,
-             "score": bench_score, "augment": bench_augment,
+             "score": bench_score, "augment": bench_augment, "loader": bench_loader,
              "gpu": bench_gpu}[args.what]  # fmt: skip
     figure = bench(args)
     print(json.dumps(figure), flush=True)

@@ -32,11 +32,10 @@ from fisbe_bench.methods.unet_affinity.targets import (
     INVALID,
     OVERLAP,
     affinity_target,
+    batch_targets,
     count_members,
     loss_terms,
-    numinst_target,
     pack_membership,
-    pair_weights,
 )
 from fisbe_bench.methods.unet_affinity.train import train, validation_samples
 from fisbe_bench.splits import SplitEntry, split_file_text
@@ -65,12 +64,21 @@ def test_model_shapes_and_receptive_field() -> None:
     assert config.divisor == 4
 
 
+def built_numinst(bits: np.ndarray) -> np.ndarray:
+    """The numinst target of a whole (margin-free) label image."""
+    carried = (bits.view(np.int64), count_members(bits), np.ones(bits.shape[1:], dtype=bool))
+    weight = torch.ones((1, *bits.shape[1:]))
+    targets = batch_targets(*(torch.from_numpy(a)[None] for a in carried), weight, [], 0)
+    return targets.numinst[0].numpy()
+
+
 def test_targets_on_a_crossing() -> None:
     gt = two_neurons()
     bits = pack_membership(gt)
     counts = count_members(bits)
-    numinst = numinst_target(counts)
-    assert numinst[4, 4, 6] == 2 and numinst[4, 4, 0] == 1 and numinst[0, 0, 0] == 0
+    numinst = built_numinst(bits)
+    assert counts[4, 4, 6] == 2 and numinst[4, 4, 6] == 2
+    assert numinst[4, 4, 0] == 1 and numinst[0, 0, 0] == 0
     assert (numinst == 2).sum() == 1
     affinities, classes = affinity_target(bits, OFFSETS, margin=3)
     z, y, x = 4 - 3, 4 - 3, 6 - 3  # the crossing inside the margin-free centre (2, 6, 6)
@@ -179,9 +187,12 @@ def test_balanced_offsets_weigh_each_offset_by_its_own_pairs() -> None:
 
 
 def test_pair_weights_take_the_smaller_voxel_weight() -> None:
-    weight = np.ones((5, 5, 5), np.float32)
-    weight[2, 2, 3] = 0.01
-    pairs = pair_weights(weight, [(0, 0, 1), (1, 0, 0)], margin=1)
+    weight = torch.ones((1, 5, 5, 5))
+    weight[0, 2, 2, 3] = 0.01
+    carried = torch.zeros((1, 1, 5, 5, 5), dtype=torch.int64), torch.zeros((1, 5, 5, 5))
+    inside = torch.ones((1, 5, 5, 5), dtype=torch.bool)
+    targets = batch_targets(carried[0], carried[1], inside, weight, [(0, 0, 1), (1, 0, 0)], 1)
+    pairs = targets.pair_weight[0].numpy()
     assert pairs.shape == (2, 3, 3, 3)
     assert pairs[0, 1, 1, 1] == np.float32(0.01)  # (2,2,2) -> (2,2,3)
     assert pairs[0, 1, 1, 2] == np.float32(0.01)  # (2,2,3) -> (2,2,4): partner in the margin
@@ -219,7 +230,7 @@ def test_instances_split_touching_tubes_and_share_the_overlap() -> None:
     bits = pack_membership(np.pad(gt, ((0, 0), (3, 3), (3, 3), (3, 3))))
     affinities, _ = affinity_target(bits, offsets, margin=3)
     affinities = affinities * 0.9 + 0.05
-    numinst_class = numinst_target(count_members(pack_membership(gt)))
+    numinst_class = built_numinst(pack_membership(gt))
     numinst = np.stack([numinst_class == c for c in range(3)]).astype(np.float32)
     params = InstanceParams(min_size=10)
     labels, extra = extract_instances(numinst, affinities, offsets, params)
@@ -253,6 +264,13 @@ def tiny(**changes: object) -> object:
     return dataclasses.replace(config, **changes)
 
 
+def built(data: CropDataset, item: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """One loader item with the targets the training builds from it (``batch_targets``)."""
+    carried = (torch.from_numpy(item[k])[None] for k in ("bits", "counts", "inside", "weight"))
+    targets = batch_targets(*carried, data.offsets, data.margin)
+    return {"raw": item["raw"], **{k: v[0].numpy() for k, v in vars(targets).items()}}
+
+
 @pytest.mark.parametrize("augment", ["default", "all"])
 def test_crop_dataset_is_seeded(dataset: Path, augment: str) -> None:
     index = index_sample(dataset / "completely/train/synth_c000.zarr")
@@ -264,13 +282,16 @@ def test_crop_dataset_is_seeded(dataset: Path, augment: str) -> None:
         [index, partly], (32, 32, 32), config.model.offsets, seed=3,
         augment=every if augment == "all" else True,
     )  # fmt: skip
+    box = tuple(32 + 2 * data.margin for _ in range(3))
     for item in (5, 6):
         first, again = data[item], data[item]
         assert first["raw"].shape == (3, 32, 32, 32) and first["raw"].dtype == np.float32
-        assert first["affinities"].shape == (len(config.model.offsets), 32, 32, 32)
-        assert first["weight"].shape == (32, 32, 32) and first["pair_weight"].dtype == np.float16
+        assert first["bits"].shape == (1, *box) and first["weight"].shape == box
         for key in first:
             np.testing.assert_array_equal(first[key], again[key])
+        targets = built(data, first)
+        assert targets["affinities"].shape == (len(config.model.offsets), 32, 32, 32)
+        assert targets["weight"].shape == (32, 32, 32)
 
 
 def test_partly_labelled_background_is_down_weighted(dataset: Path) -> None:
@@ -278,11 +299,11 @@ def test_partly_labelled_background_is_down_weighted(dataset: Path) -> None:
     completely = index_sample(dataset / "completely/train/synth_c000.zarr")
     partly = index_sample(dataset / "partly/train/synth_p000.zarr", partly=True)
     plain = CropDataset([completely], (32, 32, 32), offsets, seed=0, augment=False)
-    assert all(plain[i]["weight"].min() == 1 and plain[i]["pair_weight"].min() == 1 for i in (0, 1))
+    assert all(built(plain, plain[i])["pair_weight"].min() == 1 for i in (0, 1))
     data = CropDataset(
         [partly], (32, 32, 32), offsets, seed=0, augment=False, partly_background_weight=0.05
     )
-    item = data[0]
+    item = built(data, data[0])
     assert (item["numinst"] > 0).any() and (item["numinst"] == 0).any()
     expected = np.where(item["numinst"] == 0, 0.05, 1.0).astype(np.float32)
     np.testing.assert_array_equal(item["weight"], expected)
@@ -309,7 +330,7 @@ def test_dark_unlabelled_voxels_of_partly_images_keep_full_weight(dataset: Path)
             [partly], (32, 32, 32), offsets, seed=0, augment=False,
             partly_background_weight=0.05, partly_dark_factor=threshold,
         )  # fmt: skip
-        return [data[i] for i in range(3)]
+        return [built(data, data[i]) for i in range(3)]
 
     for old, new in zip(items(0.0), items(1.5), strict=True):
         unlabelled = old["numinst"] == 0

@@ -27,8 +27,9 @@ rule train_patchperpix:
     threads: lambda wildcards: TRAIN_THREADS[wildcards.method]  # network + loader workers
     resources:
         gpu=1,
-        # paper preset: 4 loader workers x 2 prefetched batches x 2 items x ~3 GB of targets
-        mem_mb=per_attempt(96000),
+        # targets are built on the GPU: a 128^3 loader item is 0.06 GiB, a worker peaks at
+        # 0.8 GiB (benchmarks/RESULTS-patchperpix.md, loader_memory)
+        mem_mb=per_attempt(32000),
         runtime=per_attempt(4320),
     params:
         code=code_of("patchperpix_train.py"),

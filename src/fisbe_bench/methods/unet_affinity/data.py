@@ -31,13 +31,7 @@ from fisbe_bench.methods.unet_affinity.augment import (
     source_box,
     warp,
 )
-from fisbe_bench.methods.unet_affinity.targets import (
-    affinity_target,
-    count_members,
-    numinst_target,
-    pack_membership,
-    pair_weights,
-)
+from fisbe_bench.methods.unet_affinity.targets import count_members, pack_membership
 
 if TYPE_CHECKING:
     from fisbe_bench.volumes import CheckedArray
@@ -124,14 +118,15 @@ def read_padded(
 
 
 class CropDataset:
-    """Map-style dataset: item ``i`` is one augmented crop with its targets.
+    """Map-style dataset: item ``i`` is one augmented crop and what its targets are built
+    from on the training device (:func:`~fisbe_bench.methods.unet_affinity.targets.batch_targets`).
 
-    Returns a dict of ``raw`` (3, Z, Y, X) float32, ``numinst`` (Z, Y, X) uint8,
-    ``affinities`` and ``classes`` (K, Z, Y, X) uint8 (see ``targets.affinity_target``),
-    ``weight`` (Z, Y, X) float32, the loss weight of each voxel (in partly labelled images
-    ``partly_background_weight`` outside every labelled neuron unless :func:`dark_background`
-    at ``partly_dark_factor``, else 1), and
-    ``pair_weight`` (K, Z, Y, X) float16, that of each affinity pair (``targets.pair_weights``).
+    Returns a dict of ``raw`` (3, Z, Y, X) float32 and, over the crop plus :attr:`margin`
+    voxels on every side, ``bits`` (W, ...) int64 packed label sets, ``counts`` (...) uint8
+    neurons per voxel, ``inside`` (...) bool (inside the volume) and ``weight`` (...) float32,
+    the loss weight of each voxel (in partly labelled images ``partly_background_weight``
+    outside every labelled neuron unless :func:`dark_background` at ``partly_dark_factor``,
+    else 1): a few bytes per voxel, whatever the number of offsets.
     """
 
     def __init__(
@@ -234,15 +229,10 @@ class CropDataset:
         if rng.random() < self.augment.overlay:
             crop = overlay(crop, self._read(rng))
         crop = mirror_transpose(crop, rng, self.augment)
-        m = self.margin
-        affinities, classes = affinity_target(crop.bits, self.offsets, m, crop.inside)
-        centre = tuple(slice(m, m + c) for c in self.crop)
-        numinst = numinst_target(count_members(crop.bits[(slice(None), *centre)]))
         return {
             "raw": intensity(crop.raw, rng, self.augment),
-            "numinst": numinst,
-            "affinities": affinities,
-            "classes": classes,
-            "weight": np.ascontiguousarray(crop.weight[centre]),
-            "pair_weight": pair_weights(crop.weight, self.offsets, m).astype(np.float16),
+            "bits": np.ascontiguousarray(crop.bits).view(np.int64),
+            "counts": count_members(crop.bits),
+            "inside": np.ascontiguousarray(crop.inside),
+            "weight": np.ascontiguousarray(crop.weight),
         }

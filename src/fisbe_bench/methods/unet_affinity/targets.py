@@ -7,6 +7,7 @@ share a neuron" is a single AND per offset however many neurons an image holds.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -34,65 +35,89 @@ def count_members(bits: np.ndarray) -> np.ndarray:
     return np.minimum(counts, 255).astype(np.uint8)
 
 
-def numinst_target(counts: np.ndarray) -> np.ndarray:
-    """Neurons per voxel -> class 0 (background), 1 (one) or 2 (two or more)."""
-    return np.minimum(counts, NUMINST_CLASSES - 1).astype(np.uint8)
-
-
-# pair classes, see ``affinity_target``
+# pair classes, see ``batch_targets``
 INVALID, BACKGROUND, BOUNDARY, FOREGROUND, OVERLAP = range(5)
+
+
+@dataclass
+class Targets:
+    """One batch's training targets, built on the training device (:func:`batch_targets`)."""
+
+    numinst: torch.Tensor  # (B, Z, Y, X) uint8 class: 0, 1 or 2+ neurons
+    weight: torch.Tensor  # (B, Z, Y, X) float32 loss weight of each voxel
+    affinities: torch.Tensor  # (B, K, Z, Y, X) uint8: 1 iff x and x + d share a neuron
+    classes: torch.Tensor  # (B, K, Z, Y, X) uint8 pair class
+    pair_weight: torch.Tensor  # (B, K, Z, Y, X) float32: the smaller voxel weight of a pair
+
+
+def batch_targets(
+    bits: torch.Tensor,
+    counts: torch.Tensor,
+    inside: torch.Tensor,
+    weight: torch.Tensor,
+    offsets: Sequence[Offset],
+    margin: int,
+) -> Targets:
+    """Targets of a batch of crops, from what the loader carries over the crop plus
+    ``margin`` voxels on every side (``margin`` >= the largest offset component): ``bits``
+    (B, W, Z + 2m, Y + 2m, X + 2m) int64 packed label sets (:func:`pack_membership` viewed
+    as int64), ``counts`` (B, Z + 2m, ...) neurons per voxel, ``inside`` (B, ...) bool, the
+    voxels inside the volume, ``weight`` (B, ...) float32 voxel loss weights.
+
+    Pair classes of (x, x + d): ``INVALID`` (x + d outside the volume), ``OVERLAP`` (x or
+    x + d in two or more neurons), ``FOREGROUND`` (both in one neuron each), ``BOUNDARY`` (one
+    in a neuron, one not), else ``BACKGROUND``. Built where the network trains, so that a
+    loader item holds a few bytes per voxel rather than K affinity channels.
+    """
+    shape = tuple(s - 2 * margin for s in counts.shape[1:])
+    centre = (slice(None), *(slice(margin, margin + s) for s in shape))
+    batch = counts.shape[0]
+    affinities = torch.empty((batch, len(offsets), *shape), dtype=torch.uint8, device=bits.device)
+    classes = torch.empty_like(affinities)
+    pair_weight = torch.empty(affinities.shape, dtype=torch.float32, device=bits.device)
+    counts = counts.to(torch.uint8)
+    for k, offset in enumerate(offsets):
+        if max(abs(int(o)) for o in offset) > margin:
+            raise ValueError(f"offset {tuple(offset)} exceeds margin {margin}")
+        moved = (
+            slice(None),
+            *(
+                slice(margin + int(o), margin + int(o) + s)
+                for o, s in zip(offset, shape, strict=True)
+            ),
+        )
+        shared = (bits[(slice(None), *centre)] & bits[(slice(None), *moved)]) != 0
+        affinities[:, k] = shared.any(dim=1)
+        most = torch.maximum(counts[centre], counts[moved])
+        least = torch.minimum(counts[centre], counts[moved])
+        pair = torch.where(
+            most >= 2,
+            OVERLAP,
+            torch.where(least == 1, FOREGROUND, torch.where(most == 1, BOUNDARY, BACKGROUND)),
+        ).to(torch.uint8)
+        pair[~(inside[centre] & inside[moved])] = INVALID
+        classes[:, k] = pair
+        torch.minimum(weight[centre], weight[moved], out=pair_weight[:, k])
+    numinst = counts[centre].clamp(max=NUMINST_CLASSES - 1)
+    return Targets(numinst, weight[centre].float(), affinities, classes, pair_weight)
 
 
 def affinity_target(
     bits: np.ndarray, offsets: Sequence[Offset], margin: int, inside: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Affinities and pair classes for the centre of a crop read with ``margin``.
-
-    ``bits`` (W, Z + 2m, Y + 2m, X + 2m) covers the crop plus ``margin`` voxels on every
-    side (``margin`` >= the largest offset component); ``inside`` marks voxels of the
-    padded crop that lie inside the volume (all, if None). Returns (K, Z, Y, X) uint8
-    targets (1 iff x and x + d share a neuron) and uint8 pair classes: ``INVALID`` (x + d
-    outside the volume), ``OVERLAP`` (x or x + d in two or more neurons), ``FOREGROUND``
-    (both in one neuron each), ``BOUNDARY`` (one in a neuron, one not), else ``BACKGROUND``.
-    """
-    shape = tuple(s - 2 * margin for s in bits.shape[1:])
-    centre = tuple(slice(margin, margin + s) for s in shape)
+    """:func:`batch_targets` of one crop on the CPU: (K, Z, Y, X) uint8 affinities and pair
+    classes from ``bits`` (W, Z + 2m, Y + 2m, X + 2m) uint64 and ``inside`` (all, if None)."""
     counts = count_members(bits)
-    targets = np.zeros((len(offsets), *shape), dtype=np.uint8)
-    classes = np.zeros((len(offsets), *shape), dtype=np.uint8)
-    for k, offset in enumerate(offsets):
-        if max(abs(int(o)) for o in offset) > margin:
-            raise ValueError(f"offset {tuple(offset)} exceeds margin {margin}")
-        moved = tuple(
-            slice(margin + int(o), margin + int(o) + s) for o, s in zip(offset, shape, strict=True)
-        )
-        shared = np.zeros(shape, dtype=bool)
-        for word in range(bits.shape[0]):
-            shared |= (bits[word][centre] & bits[word][moved]) != 0
-        targets[k] = shared
-        most = np.maximum(counts[centre], counts[moved])
-        least = np.minimum(counts[centre], counts[moved])
-        pair = np.select(
-            [most >= 2, least == 1, most == 1], [OVERLAP, FOREGROUND, BOUNDARY], BACKGROUND
-        )
-        if inside is not None:
-            pair[~(inside[centre] & inside[moved])] = INVALID
-        classes[k] = pair
-    return targets, classes
-
-
-def pair_weights(weight: np.ndarray, offsets: Sequence[Offset], margin: int) -> np.ndarray:
-    """(K, Z, Y, X) float32 weight of each pair (x, x + d): the smaller of the two voxel
-    weights, from ``weight`` over the crop plus ``margin`` as in :func:`affinity_target`."""
-    shape = tuple(s - 2 * margin for s in weight.shape)
-    centre = weight[tuple(slice(margin, margin + s) for s in shape)]
-    out = np.empty((len(offsets), *shape), dtype=np.float32)
-    for k, offset in enumerate(offsets):
-        moved = tuple(
-            slice(margin + int(o), margin + int(o) + s) for o, s in zip(offset, shape, strict=True)
-        )
-        np.minimum(centre, weight[moved], out=out[k])
-    return out
+    inside = np.ones(counts.shape, dtype=bool) if inside is None else inside
+    targets = batch_targets(
+        torch.from_numpy(np.ascontiguousarray(bits).view(np.int64))[None],
+        torch.from_numpy(counts)[None],
+        torch.from_numpy(np.ascontiguousarray(inside))[None],
+        torch.ones((1, *counts.shape)),
+        offsets,
+        margin,
+    )
+    return targets.affinities[0].numpy(), targets.classes[0].numpy()
 
 
 def loss_terms(
@@ -112,12 +137,12 @@ def loss_terms(
     weighted mean affinity BCE (float32 scalars).
 
     ``numinst`` (B, Z, Y, X) class indices; ``affinities``/``classes`` (B, K, Z, Y, X)
-    from :func:`affinity_target`. Pair weights by class: ``FOREGROUND`` (two foreground
+    from :func:`batch_targets`. Pair weights by class: ``FOREGROUND`` (two foreground
     voxels, the pairs the instance step uses) 1, ``BOUNDARY`` ``boundary_pair_weight``,
     ``BACKGROUND`` ``background_pair_weight``, ``OVERLAP`` ``overlap_pair_weight`` (0
     masks pairs touching overlap voxels), ``INVALID`` 0. Optional ``weight`` (B, Z, Y, X)
     multiplies each voxel's cross-entropy and ``pair_weight`` (B, K, Z, Y, X) each pair's
-    weight (see :func:`pair_weights`); both means stay normalised by the total weight.
+    weight (see :func:`batch_targets`); both means stay normalised by the total weight.
     With ``balance_offsets`` the BCE is the mean over offsets of each offset's own weighted
     mean (offsets without weighted pairs left out), so the few foreground pairs of a long
     offset weigh as much as the many of a short one.

@@ -40,7 +40,7 @@ from fisbe_bench.methods.unet_affinity.predict import (
     predict_zarr,
     resolve_device,
 )
-from fisbe_bench.methods.unet_affinity.targets import loss_terms
+from fisbe_bench.methods.unet_affinity.targets import batch_targets, loss_terms
 
 LOSS_COLUMNS = ["step", "loss", "ce", "bce", "seconds"]
 VAL_COLUMNS = ["step", "S", "avF1", "C", "samples"]
@@ -310,16 +310,17 @@ def train(
         raw = batch["raw"].to(dev, non_blocking=True)
         if config.channels_last:
             raw = raw.contiguous(memory_format=torch.channels_last_3d)
-        numinst, affinities, classes, weight, pair_weight = (
-            batch[k].to(dev, non_blocking=True)
-            for k in ("numinst", "affinities", "classes", "weight", "pair_weight")
+        bits, counts, inside, weight = (
+            batch[k].to(dev, non_blocking=True) for k in ("bits", "counts", "inside", "weight")
         )
+        targets = batch_targets(bits, counts, inside, weight, config.model.offsets, dataset.margin)
         with autocast(dev, config.bf16):
             logits = network(raw)
         ce, bce = loss_terms(
-            logits, numinst, affinities, classes, config.background_pair_weight,
-            config.boundary_pair_weight, config.overlap_pair_weight,
-            config.numinst_class_weights, weight, pair_weight, config.balance_offsets,
+            logits, targets.numinst, targets.affinities, targets.classes,
+            config.background_pair_weight, config.boundary_pair_weight,
+            config.overlap_pair_weight, config.numinst_class_weights, targets.weight,
+            targets.pair_weight, config.balance_offsets,
         )  # fmt: skip
         loss = ce + config.affinity_weight * bce
         optimizer.zero_grad(set_to_none=True)
