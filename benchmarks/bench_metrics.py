@@ -1,12 +1,15 @@
 """FISBe metrics on a full real volume: our evaluation against the floor of reading it.
 
-Usage: ``python benchmarks/bench_metrics.py [--repeat R] [--sample NAME] [--no-pin] [--out F]``.
+Usage: ``python benchmarks/bench_metrics.py [--repeat R] [--sample NAME] [--split N] [--no-pin]
+[--out F]``.
 In the same run, each measurement in a fresh process (pinned to core 0 with
 ``taskset -c 0`` when available), wall time, CPU time and peak RSS from ``/usr/bin/time -v``
 (``getrusage`` of the child otherwise):
 
 - floor: reading the GT zarr array and the prediction HDF5 array whole (zarr/h5py);
-- ours: ``evaluate_sample`` on the same two files (streamed, all metrics).
+- ours: ``evaluate_sample`` on the same two files (streamed, all metrics);
+- with ``--split N``: ``fisbe-bench evaluate --jobs 2`` over N copies of the sample (symbolic
+  links; FISBe's test split holds 23 images), on 2 cores, against N x the floor's wall / 2.
 
 Prints a Markdown table with the median over ``--repeat`` runs and the ratio ours/floor and
 writes it, with the machine and the raw runs, to ``--out`` (``benchmarks/RESULTS-metrics.md``).
@@ -23,6 +26,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -75,11 +79,33 @@ def measure(code: str, args: list[str], pin: bool) -> dict[str, float]:
     }
 
 
+SPLIT = """
+import sys
+from fisbe_bench.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def split_run(gt: Path, pred: Path, copies: int) -> dict[str, float]:
+    """``fisbe-bench evaluate --jobs 2`` over ``copies`` links to one sample (not pinned)."""
+    with tempfile.TemporaryDirectory(prefix="fisbe-split-") as tmp:
+        folders = {name: Path(tmp) / name for name in ("gt", "pred")}
+        for folder in folders.values():
+            folder.mkdir()
+        for i in range(copies):
+            (folders["gt"] / f"s{i:02d}.zarr").symlink_to(gt, target_is_directory=True)
+            (folders["pred"] / f"s{i:02d}{pred.suffix}").symlink_to(pred)
+        command = ["evaluate", "--gt", str(folders["gt"]), "--pred", str(folders["pred"]),
+                   "--pred-key", PRED_KEY, "--jobs", "2", "--out", f"{tmp}/out"]  # fmt: skip
+        return measure(SPLIT, command, pin=False)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement")
     parser.add_argument("--sample", default="R14A02-20180905_65_A6")
     parser.add_argument("--no-pin", action="store_true", help="do not pin to core 0")
+    parser.add_argument("--split", type=int, default=0, help="also N copies with --jobs 2")
     results_file.add_out_option(parser, "metrics")
     args = parser.parse_args()
     start = results_file.started()
@@ -102,6 +128,14 @@ def main() -> None:
         for name, v in median.items()
     ]
     rows.append(["ratio ours/floor", *(f"{ratio[k]:.2f}" for k in ("wall", "cpu", "rss"))])
+    if args.split:
+        runs["split"] = [split_run(gt, pred, args.split)]
+        floor = args.split * median["floor"]["wall"] / 2
+        split = runs["split"][0]
+        label = f"{args.split} copies, `fisbe-bench evaluate --jobs 2`"
+        rows.append([label, *(f"{split[k]:.2f}" for k in ("wall", "cpu")), f"{split['rss']:.0f}"])
+        rows.append([f"floor: {args.split} x read wall / 2", f"{floor:.2f}", "", ""])
+        rows.append(["ratio split/floor", f"{split['wall'] / floor:.2f}", "", ""])
     table = results_file.markdown_table(
         [f"measurement ({args.repeat} runs, median)", "wall s", "CPU s", "peak RSS MiB"], rows
     )
@@ -116,6 +150,7 @@ def main() -> None:
         table=table,
         notes=f"Sample {args.sample}, {pinned}; each measurement a fresh process, "
         f"{args.repeat} interleaved runs. Our evaluation printed: `{runs['ours'][0]['out']}`.",
+        modules=["fisbe_bench.cli", "fisbe_bench.metrics.cli", "fisbe_bench.volumes"],  # via -c
     )
 
 
