@@ -8,12 +8,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 import zarr
+from conftest import REPO
 
 from fisbe_bench.cli import main
 from fisbe_bench.contract import GT_KEY
 from fisbe_bench.errors import FisbeError
-from fisbe_bench.overfit import PRESETS, fitted_preset, overfit
+from fisbe_bench.overfit import GRID, KINDS, PRESETS, fitted_preset, overfit
 from fisbe_bench.synth import write_dataset
 
 SHAPE = (32, 64, 64)
@@ -34,6 +36,22 @@ def test_the_preset_is_fitted_to_the_volume() -> None:
     with pytest.raises(FisbeError, match="smaller than 4 voxels"):
         fitted_preset({"crop": [48, 48, 48]}, (3, 64, 64), 4)
     assert PRESETS["unet_affinity"]["select"] == PRESETS["patchperpix"]["select"] == "last"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_built_in_presets_are_the_demo_networks(kind: str) -> None:
+    """The overfit presets keep the demo's network and loss (they are copies, so that the
+    command works from an installed package); only training-schedule keys may differ."""
+    folder = {"unet_affinity": "unet", "patchperpix": "patchperpix"}[kind]
+    demo = yaml.safe_load((REPO / "config" / folder / "demo.yaml").read_text())
+    schedule = {"steps", "ema", "val_every", "checkpoint_every", "augment", "num_workers", "seed",
+                "val_max_samples", "log_every", "sets", "tile", "overlap"}  # fmt: skip
+    schedule |= {key for key in demo if key.startswith("partly_")}  # one sample, one set
+    preset = PRESETS[kind]
+    assert {k: v for k, v in preset.items() if k not in schedule} == {
+        k: v for k, v in demo.items() if k not in schedule
+    }
+    assert yaml.safe_load((REPO / "config" / "unet_grid_demo.yaml").read_text()) == GRID
 
 
 def test_a_volume_without_ground_truth_is_refused(
