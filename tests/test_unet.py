@@ -164,28 +164,6 @@ def test_loss_ignores_voxels_and_pairs_of_weight_zero() -> None:
     assert not torch.allclose(base, terms(logits, weight, (pair_weight > 0.5).float()))
 
 
-def test_balanced_offsets_weigh_each_offset_by_its_own_pairs() -> None:
-    torch.manual_seed(1)
-    classes = torch.full((1, 3, 4, 5, 6), BACKGROUND)
-    classes[0, 0] = FOREGROUND  # a short offset: every pair counts
-    classes[0, 1, 0, 0, :2] = FOREGROUND  # a long offset: two pairs count
-    affinities = torch.randint(0, 2, classes.shape)
-    numinst = torch.randint(0, 3, (1, 4, 5, 6))
-    logits = torch.randn(1, 6, 4, 5, 6)
-
-    def bce(values: torch.Tensor, balance: bool) -> torch.Tensor:
-        return loss_terms(
-            values, numinst, affinities, classes, 0.0, 0.1, 0.0, balance_offsets=balance
-        )[1]
-
-    per_pair = torch.nn.functional.binary_cross_entropy_with_logits(
-        logits[:, 3:], affinities.float(), reduction="none"
-    )
-    short, long = per_pair[0, 0].mean(), per_pair[0, 1, 0, 0, :2].mean()
-    assert torch.allclose(bce(logits, True), (short + long) / 2)  # offset 2: no pairs, left out
-    assert torch.allclose(bce(logits, False), (per_pair[0, 0].sum() + 2 * long) / 122)
-
-
 def test_pair_weights_take_the_smaller_voxel_weight() -> None:
     weight = torch.ones((1, 5, 5, 5))
     weight[0, 2, 2, 3] = 0.01

@@ -154,7 +154,6 @@ class TrainConfig:
     background_pair_weight: float = 0.0
     boundary_pair_weight: float = 0.1
     overlap_pair_weight: float = 1.0
-    balance_offsets: bool = False  # each offset's affinity BCE its own mean (see loss_terms)
     numinst_class_weights: tuple[float, float, float] = (1.0, 1.0, 1.0)
     partly_background_weight: float = 0.01
     partly_dark_factor: float = 0.0

@@ -131,7 +131,6 @@ def loss_terms(
     numinst_class_weights: Sequence[float] = (1.0, 1.0, 1.0),
     weight: torch.Tensor | None = None,
     pair_weight: torch.Tensor | None = None,
-    balance_offsets: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Cross-entropy on numinst (per-class weights: background, one, two or more) and the
     weighted mean affinity BCE (float32 scalars).
@@ -143,9 +142,6 @@ def loss_terms(
     masks pairs touching overlap voxels), ``INVALID`` 0. Optional ``weight`` (B, Z, Y, X)
     multiplies each voxel's cross-entropy and ``pair_weight`` (B, K, Z, Y, X) each pair's
     weight (see :func:`batch_targets`); both means stay normalised by the total weight.
-    With ``balance_offsets`` the BCE is the mean over offsets of each offset's own weighted
-    mean (offsets without weighted pairs left out), so the few foreground pairs of a long
-    offset weigh as much as the many of a short one.
     """
     logits = logits.float()
     class_weights = torch.tensor(list(numinst_class_weights), device=logits.device)
@@ -162,13 +158,7 @@ def loss_terms(
     weights = table[classes.long()]
     if pair_weight is not None:
         weights = weights * pair_weight.float()
-    per_pair = F.binary_cross_entropy_with_logits(
-        logits[:, NUMINST_CLASSES:], affinities.float(), weight=weights, reduction="none"
-    )
-    if not balance_offsets:
-        return ce, per_pair.sum() / weights.sum().clamp_min(1e-6)
-    per_offset = per_pair.sum(dim=(0, 2, 3, 4))
-    totals = weights.sum(dim=(0, 2, 3, 4))
-    weighted = totals > 0
-    bce = (per_offset[weighted] / totals[weighted]).sum() / weighted.sum().clamp_min(1)
+    bce = F.binary_cross_entropy_with_logits(
+        logits[:, NUMINST_CLASSES:], affinities.float(), weight=weights, reduction="sum"
+    ) / weights.sum().clamp_min(1e-6)
     return ce, bce

@@ -320,7 +320,7 @@ def train(
             logits, targets.numinst, targets.affinities, targets.classes,
             config.background_pair_weight, config.boundary_pair_weight,
             config.overlap_pair_weight, config.numinst_class_weights, targets.weight,
-            targets.pair_weight, config.balance_offsets,
+            targets.pair_weight,
         )  # fmt: skip
         loss = ce + config.affinity_weight * bce
         optimizer.zero_grad(set_to_none=True)
