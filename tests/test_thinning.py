@@ -13,7 +13,7 @@ from scipy import ndimage
 from skimage.morphology import skeletonize
 
 from fisbe_bench.metrics.localize import collect_instances, in_sorted, skeleton
-from fisbe_bench.metrics.thinning import EULER
+from fisbe_bench.thinning import EULER
 from fisbe_bench.volumes import as_volume
 
 Shape = Callable[[np.random.Generator], np.ndarray]

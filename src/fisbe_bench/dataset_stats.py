@@ -1,7 +1,7 @@
 """Geometry statistics of a FISBe-layout dataset's ground truth, per neuron and per image.
 
 Per neuron (one GT channel): voxels, skeleton voxels (Lee skeleton,
-``fisbe_bench.metrics.thinning.thin``, as scikit-image's ``skeletonize``), median
+``fisbe_bench.thinning.thin``, as scikit-image's ``skeletonize``), median
 diameter (2·EDT−1 sampled on the skeleton), 26-connected pieces, relative extent (longest
 bounding-box side over the longest volume side) and whether the neuron is listed in
 ``dim_neurons``. Per image: labelled neurons, foreground share of the voxels and overlap
@@ -28,7 +28,7 @@ import zarr
 from fisbe_bench.atomic import write_text
 from fisbe_bench.contract import DIM_NEURONS_ATTR, GT_KEY, SETS, SPLITS
 from fisbe_bench.errors import FisbeError
-from fisbe_bench.metrics.thinning import thin
+from fisbe_bench.thinning import thin
 
 NEURON_COLUMNS = [
     "voxels",

@@ -23,7 +23,7 @@ import fastremap
 import numpy as np
 
 from fisbe_bench.errors import FisbeError
-from fisbe_bench.metrics.thinning import thin
+from fisbe_bench.thinning import thin
 from fisbe_bench.volumes import Volume, label_values
 
 logger = logging.getLogger(__name__)
@@ -201,7 +201,7 @@ def skeleton(voxels: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
     """Sorted flat indices of the 3-D skeleton (Lee thinning) of one instance.
 
     Equal to ``skimage.morphology.skeletonize`` of the full volume; the thinning visits only
-    the instance's voxels (see :mod:`fisbe_bench.metrics.thinning`).
+    the instance's voxels (see :mod:`fisbe_bench.thinning`).
     """
     if not len(voxels):
         return np.empty(0, np.int64)
