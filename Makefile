@@ -63,7 +63,7 @@ BENCH := $(PY) benchmarks
 B3_RESULTS := benchmarks/RESULTS-patchperpix.md  # B3 figures, with B1 references of the same run
 
 bench: setup
-	$(BENCH)/bench_metrics.py --repeat 3
+	$(BENCH)/bench_metrics.py --repeat 3 --split 23
 	$(BENCH)/bench_dryrun.py
 	$(BENCH)/bench_synth.py --shape 32 64 64 --shape 128 256 256 --shape 400 700 700
 	$(BENCH)/bench_colour.py runtime --shape 128 256 256
