@@ -39,12 +39,11 @@ REAL = {  # sample -> (partly labelled, published S of Duan et al.)
 
 
 def _peak_mb() -> float:
-    """Peak resident memory of this process image: Linux's VmHWM, because ``ru_maxrss`` of a
-    child also counts the parent's peak that it inherits through fork and exec."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """Peak resident memory of this process image (:func:`results_file.peak_rss_bytes`)."""
+    peak = results_file.peak_rss_bytes()
+    if peak is None:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return peak / 2**20
 
 
 def _summary(results: list[Any]) -> dict[str, float]:

@@ -410,20 +410,15 @@ def bench_loader(args: argparse.Namespace) -> dict:
             for _ in range(args.items)
         )
         workers = psutil.Process().children()
-        peaks = [_peak_rss(worker.pid) for worker in workers]
+        found = [results_file.peak_rss_bytes(worker.pid) for worker in workers]
+        peaks = [peak for peak in found if peak is not None]
+        if len(peaks) < len(found):
+            raise RuntimeError("no VmHWM for a loader worker (Linux only)")
         del items, loader
     return {"figure": "loader_memory", "preset": str(args.preset), "crop": list(config.crop),
             "offsets": len(config.model.offsets), "margin": data.margin,
             "item_gib": round(item_bytes / 2**30, 4),
             "worker_peak_gib": round(max(peaks) / 2**30, 3) if peaks else None}  # fmt: skip
-
-
-def _peak_rss(pid: int) -> int:
-    """Peak resident bytes of process ``pid`` (VmHWM)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) * 1024
-    raise RuntimeError(f"no VmHWM for process {pid}")
 
 
 def bench_augment(args: argparse.Namespace) -> dict:

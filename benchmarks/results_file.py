@@ -88,6 +88,19 @@ def _load() -> str:
         return "n/a"
 
 
+def peak_rss_bytes(pid: int | str = "self") -> int | None:
+    """Peak resident memory of process ``pid`` (Linux's VmHWM, that process image's own peak;
+    ``ru_maxrss`` of a child also counts what it inherits from its parent); None elsewhere."""
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    return None
+
+
 def commit() -> str:
     """This checkout's commit (``git describe --always --dirty``)."""
     done = subprocess.run(
