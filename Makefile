@@ -6,9 +6,8 @@ SNAKEMAKE := $(VENV)/bin/snakemake
 CORES ?= 2
 # pip takes the local CPU wheel of this version where one is provided.
 TORCH ?= torch==2.13.0
-# uv installs the pinned requirements, several times faster than pip (the demo's set-up time
-# is in benchmarks/RESULTS-demo.md); torch stays with pip, which finds a local wheel through
-# pip's own configuration where one is provided.
+# uv installs the pinned requirements, several times faster than pip; torch stays with pip,
+# which finds a local wheel through pip's own configuration where one is provided.
 UV ?= uv==0.13.10
 DATASET ?= synthetic
 
