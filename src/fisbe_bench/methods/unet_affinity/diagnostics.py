@@ -3,8 +3,7 @@
 ``fisbe-bench overfit`` writes these next to S: a low S with small output errors points at
 the decoding, large errors at training. Foreground is P(background) < 0.5, an overlap voxel
 also P(two or more) > 0.5, a pair "same neuron" where its affinity > 0.5; affinities are
-checked on the pairs the instance step links, two voxels of one neuron each (the loss's
-``FOREGROUND`` pairs, from :func:`~fisbe_bench.methods.unet_affinity.targets.batch_targets`).
+checked on the pairs the instance step links, two voxels of one neuron each.
 """
 
 from __future__ import annotations
@@ -13,14 +12,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import torch
 
-from fisbe_bench.methods.unet_affinity.targets import (
-    FOREGROUND,
-    batch_targets,
-    count_members,
-    pack_membership,
-)
+from fisbe_bench.methods.unet_affinity.targets import count_members, pack_membership
 
 
 def output_errors(
@@ -42,21 +35,13 @@ def output_errors(
         "overlap_found": int((overlap & foreground & (numinst[2] > 0.5)).sum()),
         "offsets": [],
     }
-    # the training targets of the whole volume: pair classes and "same neuron" per offset
-    margin = max(abs(int(d)) for offset in offsets for d in offset)
-    pad = [(margin, margin)] * 3
-    targets = batch_targets(
-        torch.from_numpy(np.pad(bits, [(0, 0), *pad]).view(np.int64))[None],
-        torch.from_numpy(np.pad(counts, pad))[None],
-        torch.from_numpy(np.pad(np.ones(counts.shape, dtype=bool), pad))[None],
-        torch.ones((1, *(s + 2 * margin for s in counts.shape))),
-        offsets,
-        margin,
-    )
     for k, offset in enumerate(offsets):
-        single = targets.classes[0, k].numpy() == FOREGROUND
-        same = targets.affinities[0, k].numpy().astype(bool)
-        predicted = affinities[k] > 0.5
+        axes = list(zip(offset, counts.shape, strict=True))
+        here = tuple(slice(max(0, -d), s - max(0, d)) for d, s in axes)
+        there = tuple(slice(max(0, d), s + min(0, d)) for d, s in axes)
+        single = (counts[here] == 1) & (counts[there] == 1)
+        same = ((bits[(slice(None), *here)] & bits[(slice(None), *there)]) != 0).any(axis=0)
+        predicted = affinities[k][here] > 0.5
         errors["offsets"].append({
             "offset": [int(d) for d in offset],
             "same_pairs": int((single & same).sum()),
