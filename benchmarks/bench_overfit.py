@@ -8,7 +8,8 @@ all), with their built-in presets and budgets. Each prediction is re-scored with
 ``fisbe-bench evaluate``, and ``fisbe-bench oracle`` gives the ceiling of the same decoding
 (the run's preset and tuned parameters) on the same volume. Writes
 ``benchmarks/RESULTS-overfit.md``: minutes, steps, S of the overfit run, the re-scored S and
-the ceiling per kind.
+the ceiling per kind, and B1's output errors before decoding (``diagnostics.json``:
+foreground voxels missed and added, affinity recall per distance).
 """
 
 from __future__ import annotations
@@ -43,6 +44,22 @@ def completely_s(folder: Path) -> float:
     """S of an evaluation folder (its only set: completely)."""
     summary = json.loads((folder / "summary.json").read_text())
     return round(float(summary["completely"]["S"]), 4)
+
+
+def error_table(kind: str, errors: dict) -> str:
+    """The output errors of one B1 run (``diagnostics.json``) as a markdown table."""
+    rows = [
+        ["foreground voxels missed / added", f"{errors['foreground_missed']} / "
+         f"{errors['foreground_added']} of {errors['foreground_voxels']}"],
+        ["overlap voxels found", f"{errors['overlap_found']} of {errors['overlap_voxels']}"],
+    ] + [
+        [f"distance {distance}: same / different neuron pairs right",
+         f"{recall['same']} / {recall['different']}"]
+        for distance, recall in errors["recall_by_distance"].items()
+    ]  # fmt: skip
+    return f"{kind} outputs before decoding (`diagnostics.json`):\n\n" + (
+        results_file.markdown_table(["", "overfit run"], rows)
+    )
 
 
 def main() -> None:
@@ -89,16 +106,28 @@ def main() -> None:
                 "S_rescored": completely_s(work / kind / "rescored"),
                 "S_ceiling": completely_s(work / kind / "oracle"),
             })  # fmt: skip
+            diagnostics = work / kind / "diagnostics.json"
+            if diagnostics.is_file():  # B1: its output errors before decoding
+                errors = json.loads(diagnostics.read_text())
+                figures[-1]["output_errors"] = {
+                    key: errors[key]
+                    for key in ("foreground_voxels", "foreground_missed", "foreground_added",
+                                "overlap_voxels", "overlap_found", "recall_by_distance")
+                }  # fmt: skip
     print(json.dumps(figures), flush=True)
     rows = [[f["kind"], f["steps"], f["minutes"], f["S_overfit"], f["S_rescored"], f["S_ceiling"]]
             for f in figures]  # fmt: skip
     header = ["kind", "steps", "minutes (one core)", "S overfit", "S re-scored", "S ceiling"]
+    table = results_file.markdown_table(header, rows)
+    for f in figures:
+        if "output_errors" in f:
+            table += "\n" + error_table(f["kind"], f["output_errors"])
     results_file.write_section(
         args.out,
         title="Overfit check of the learned baselines on the CPU",
         start=start,
         raw=figures,
-        table=results_file.markdown_table(header, rows),
+        table=table,
         notes=f"One synthetic completely labelled volume, {'x'.join(map(str, args.shape))}, "
         f"seed {args.seed}; `fisbe-bench overfit` per kind with its built-in preset, both "
         "kinds side by side on one core each; re-scored with `fisbe-bench evaluate`; ceiling: "

@@ -96,6 +96,9 @@ def test_unet_affinity_memorises_one_volume(
         _overfit_cli(samples / "synth_c000.zarr", tmp_path, "unet_affinity", STEPS, capsys)
         >= THRESHOLD
     )
+    errors = json.loads((tmp_path / "diagnostics.json").read_text())
+    assert set(errors["recall_by_distance"]) == {"1", "3", "9"}
+    assert errors["foreground_missed"] + errors["foreground_added"] < errors["foreground_voxels"]
 
 
 @pytest.mark.slow

@@ -100,6 +100,30 @@ def test_targets_on_a_crossing() -> None:
     assert classes[2, 0, 0, 8 - 3 - 2] != INVALID
 
 
+def test_pair_classes_of_every_count_combination() -> None:
+    """Pair classes for neuron counts 0-3 at both ends, inside or not (the classes are built
+    with uint8 arithmetic, so every case is spelt out here)."""
+    expected = {}
+    for a in range(4):
+        for b in range(4):
+            most, least = max(a, b), min(a, b)
+            expected[a, b] = (
+                OVERLAP if most >= 2 else FOREGROUND if least == 1 else
+                BOUNDARY if most == 1 else BACKGROUND
+            )  # fmt: skip
+    cases = [(a, b) for a in range(4) for b in range(4)]
+    counts = torch.zeros((len(cases), 3, 3, 4), dtype=torch.uint8)  # margin 1: centre 1x1x2
+    for n, (a, b) in enumerate(cases):
+        counts[n, 1, 1, 1], counts[n, 1, 1, 2] = a, b
+    bits = torch.zeros((len(cases), 1, 3, 3, 4), dtype=torch.int64)
+    for b_inside in (True, False):
+        inside = torch.ones(counts.shape, dtype=torch.bool)
+        inside[:, 1, 1, 2] = b_inside
+        targets = batch_targets(bits, counts, inside, torch.ones(counts.shape), [(0, 0, 1)], 1)
+        got = targets.classes[:, 0, 0, 0, 0].tolist()
+        assert got == [expected[case] if b_inside else INVALID for case in cases]
+
+
 def test_more_than_64_neurons_pack_into_several_words() -> None:
     gt = np.zeros((70, 1, 1, 2), dtype=np.uint8)
     gt[69] = 70

@@ -7,9 +7,11 @@ loss, prediction and decoding fit together reaches nearly its decoding ceiling
 
 ``--out DIR`` receives ``preset.yaml`` (the preset fitted to the volume), ``train/`` (the
 training run: ``best.pt``, ``loss.csv``, ``loss.png``), ``probabilities/<sample>.zarr``,
-``params.json`` (the decoding tuned on the sample), ``predictions/<sample>.zarr`` and
-``evaluation/`` (as ``fisbe-bench evaluate`` writes it; rescore with ``fisbe-bench evaluate
---gt <folder of the sample> --pred DIR/predictions``).
+``params.json`` (the decoding tuned on the sample), ``predictions/<sample>.zarr``,
+``diagnostics.json`` (B1: its output errors before decoding,
+:mod:`fisbe_bench.methods.unet_affinity.diagnostics`) and ``evaluation/`` (as ``fisbe-bench
+evaluate`` writes it; rescore with ``fisbe-bench evaluate --gt <folder of the sample> --pred
+DIR/predictions``).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import dataclasses
 import importlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from fisbe_bench import contract
 from fisbe_bench.errors import FisbeError
@@ -55,8 +57,8 @@ PRESETS: dict[str, dict[str, Any]] = {
 """The built-in overfit presets: the demo networks, no augmentation, budgets of at most 15
 minutes on one CPU core each at 64x128x128 (B3's steps cost about 7 of B1's;
 ``benchmarks/RESULTS-overfit.md``)."""
-GRID = {"foreground_threshold": [0.4, 0.5], "fragment_threshold": [0.9, 1.0],
-        "merge_bias": [0.5, 0.6]}  # fmt: skip
+GRID = {"foreground_threshold": [0.4, 0.5], "fragment_threshold": [1.0],
+        "merge_bias": [0.5, 0.6, 0.7]}  # fmt: skip
 """The decoding grid tuned on the sample (the demo's, ``config/unet_grid_demo.yaml``)."""
 
 
@@ -140,6 +142,8 @@ def overfit(
     name = sample.name.removesuffix(".zarr")
     probabilities = out / "probabilities" / sample.name
     predict_module.predict(out / "train" / "best.pt", sample, probabilities, device=device)
+    if kind == "unet_affinity":
+        write_diagnostics(probabilities, sample, out / "diagnostics.json")
     if grid is None:
         grid = write_text(out / "grid.yaml", yaml.safe_dump(GRID, sort_keys=False))
     table = out / "samples.tsv"
@@ -151,6 +155,33 @@ def overfit(
     return evaluate_directories(
         gt_dir, out / "predictions", out / "evaluation", split_file=split_file, overwrite=True
     )
+
+
+def write_diagnostics(probabilities: Path, sample: Path, path: Path) -> None:
+    """B1's output errors against the sample's GT (``diagnostics.output_errors``) as JSON,
+    with the affinity recalls pooled per distance."""
+    import numpy as np
+    import zarr
+
+    from fisbe_bench.atomic import write_text
+    from fisbe_bench.methods.unet_affinity.config import AFFINITY_KEY, NUMINST_KEY
+    from fisbe_bench.methods.unet_affinity.diagnostics import output_errors, recall_by_distance
+
+    def read(path: Path) -> np.ndarray:
+        return np.asarray(zarr.open_array(str(path), mode="r")[:])
+
+    offsets = cast(
+        list[list[int]],
+        zarr.open_array(str(probabilities / AFFINITY_KEY), mode="r").attrs["offsets"],
+    )
+    errors = output_errors(
+        read(probabilities / NUMINST_KEY),
+        read(probabilities / AFFINITY_KEY),
+        offsets,
+        read(sample / contract.GT_KEY),
+    )
+    errors["recall_by_distance"] = recall_by_distance(errors)
+    write_text(path, json.dumps(errors, indent=1))
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:

@@ -88,15 +88,12 @@ def batch_targets(
         )
         shared = (bits[(slice(None), *centre)] & bits[(slice(None), *moved)]) != 0
         affinities[:, k] = shared.any(dim=1)
-        most = torch.maximum(counts[centre], counts[moved])
-        least = torch.minimum(counts[centre], counts[moved])
-        pair = torch.where(
-            most >= 2,
-            OVERLAP,
-            torch.where(least == 1, FOREGROUND, torch.where(most == 1, BOUNDARY, BACKGROUND)),
-        ).to(torch.uint8)
-        pair[~(inside[centre] & inside[moved])] = INVALID
-        classes[:, k] = pair
+        # uint8 arithmetic: BACKGROUND + (most neurons, at most 2) + (least, at most 1; 1
+        # where most is 2), times "both inside" (else INVALID)
+        most = torch.maximum(counts[centre], counts[moved]).clamp_(max=2)
+        least = torch.minimum(counts[centre], counts[moved]).clamp_(max=1)
+        pair = most.add_(torch.maximum(least, most >> 1)).add_(BACKGROUND)
+        classes[:, k] = pair.mul_(inside[centre] & inside[moved])
         torch.minimum(weight[centre], weight[moved], out=pair_weight[:, k])
     numinst = counts[centre].clamp(max=NUMINST_CLASSES - 1)
     return Targets(numinst, weight[centre].float(), affinities, classes, pair_weight)
