@@ -19,14 +19,18 @@ It writes to ``--out`` (``benchmarks/RESULTS-demo.md``) the wall time of each st
 all, and from ``results/<dataset>/leaderboard/leaderboard.csv`` the README's table (S with
 its 95 % bootstrap interval per set, combined avF1 and C) plus the median number of
 26-connected pieces per neuron of the dataset (``results/<dataset>/data/dataset_stats.csv``)
-beside the two real FISBe ground truths. ``--keep`` keeps the scratch copy.
+beside the two real FISBe ground truths, and where the workflow's wall time went: per rule,
+its jobs' summed and longest wall seconds from Snakemake's log (:func:`rule_seconds`).
+``--keep`` keeps the scratch copy.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import datetime
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -80,6 +84,51 @@ def run_step(command: list[str], workdir: Path, log: Path) -> float:
     if done.returncode:
         sys.exit(f"{' '.join(command)} failed ({done.returncode}); log: {log}")
     return seconds
+
+
+LOG_TIME = re.compile(r"^\[(\w{3} \w{3} +\d+ \d\d:\d\d:\d\d \d{4})\]$")
+LOG_RULE = re.compile(r"^(?:local)?rule (\w+):$")
+LOG_JOB = re.compile(r"^\s+jobid: (\d+)$")
+LOG_DONE = re.compile(r"^Finished jobid: (\d+)")
+
+
+def rule_seconds(log: str) -> dict[str, dict[str, float]]:
+    """Per rule of a Snakemake log: ``{"jobs", "seconds" (summed wall), "longest"}``, from the
+    time stamp before each job's start and before its ``Finished jobid`` line (1 s steps),
+    largest sum first."""
+    now: datetime.datetime | None = None
+    rule = ""
+    started: dict[str, tuple[str, datetime.datetime]] = {}
+    jobs: dict[str, list[float]] = {}
+    for line in log.splitlines():
+        if stamp := LOG_TIME.match(line):
+            now = datetime.datetime.strptime(stamp[1], "%a %b %d %H:%M:%S %Y")
+        elif header := LOG_RULE.match(line):
+            rule = header[1]
+        elif (job := LOG_JOB.match(line)) and now is not None:
+            started[job[1]] = (rule, now)
+        elif (done := LOG_DONE.match(line)) and done[1] in started and now is not None:
+            name, begin = started.pop(done[1])
+            jobs.setdefault(name, []).append((now - begin).total_seconds())
+    table = {
+        name: {"jobs": len(times), "seconds": sum(times), "longest": max(times)}
+        for name, times in jobs.items()
+    }
+    return dict(sorted(table.items(), key=lambda item: -item[1]["seconds"]))
+
+
+def profile_table(rules: dict[str, dict[str, float]], cores: int, wall: float) -> str:
+    """Markdown: the rules of :func:`rule_seconds` and how busy the cores were."""
+    rows = [
+        [name, r["jobs"], round(r["seconds"]), round(r["longest"])] for name, r in rules.items()
+    ]
+    busy = sum(r["seconds"] for r in rules.values())
+    header = ["rule", "jobs", "summed job wall s", "longest job s"]
+    return (
+        results_file.markdown_table(header, rows)
+        + f"\nSummed job wall time {round(busy)} s = {busy / (cores * wall):.2f} of "
+        f"{cores} cores × the workflow's {round(wall)} s.\n"
+    )
 
 
 def leaderboard_rows(path: Path) -> list[dict[str, str]]:
@@ -150,6 +199,8 @@ def main() -> None:
     python = str(workdir / ".venv" / "bin" / "python") if args.setup else sys.executable
     snakemake = [python, "-m", "snakemake", "--cores", str(args.cores)]
     seconds["workflow"] = run_step(snakemake, workdir, log)
+    snakemake_log = max((workdir / ".snakemake" / "log").glob("*.snakemake.log"))
+    rules = rule_seconds(snakemake_log.read_text())
     seconds["report"] = run_step([*snakemake, "--report", report], workdir, log)
     seconds["total"] = sum(seconds.values())
     rows = leaderboard_rows(workdir / "results" / dataset / "leaderboard" / "leaderboard.csv")
@@ -180,6 +231,11 @@ def main() -> None:
         "median_pieces_per_neuron": {"dataset": pieces, "real_fisbe": real_pieces},
         "leaderboard.csv": rows,
     }
+    table += (
+        "\nWhere the workflow's wall time went (from `.snakemake/log/`, jobs run side by "
+        f"side):\n\n{profile_table(rules, args.cores, seconds['workflow'])}"
+    )
+    raw["rules"] = rules
     print(table)
     command = results_file.command_line()
     results_file.write_section(

@@ -114,6 +114,41 @@ def test_bench_demo_on_the_tiny_config(tmp_path: Path) -> None:
     assert "| method | completely S | combined S | combined avF1 | combined C |" in text
     assert re.search(r"\| threshold_cc \| [\d.]+ \[[\d.]+, [\d.]+\] \| [\d.]+ \[", text)
     assert "Median 26-connected pieces per neuron:" in text
+    assert "Where the workflow's wall time went" in text and "| threshold_cc | " in text
+
+
+SNAKEMAKE_LOG = """Select jobs to execute...
+[Mon Dec  7 21:51:20 2026]
+localrule synth_dataset:
+    output: resources/synthetic/sample_list_per_split.txt
+    jobid: 3
+    threads: 2
+[Mon Dec  7 21:51:30 2026]
+Finished jobid: 3 (Rule: synth_dataset)
+[Mon Dec  7 21:51:30 2026]
+rule train_unet_affinity:
+    jobid: 7
+[Mon Dec  7 21:51:31 2026]
+rule train_unet_affinity:
+    jobid: 8
+[Mon Dec  7 21:53:00 2026]
+Finished jobid: 8 (Rule: train_unet_affinity)
+[Mon Dec  7 21:53:10 2026]
+Finished jobid: 7 (Rule: train_unet_affinity)
+"""
+
+
+def test_rule_seconds_pairs_each_job_with_its_own_end() -> None:
+    import bench_demo
+
+    rules = bench_demo.rule_seconds(SNAKEMAKE_LOG)
+    assert rules == {
+        "train_unet_affinity": {"jobs": 2, "seconds": 100.0 + 89.0, "longest": 100.0},
+        "synth_dataset": {"jobs": 1, "seconds": 10.0, "longest": 10.0},
+    }
+    table = bench_demo.profile_table(rules, cores=2, wall=100.0)
+    assert "| train_unet_affinity | 2 | 189 | 100 |" in table
+    assert "Summed job wall time 199 s = 0.99 of 2 cores" in table
 
 
 def test_gpu_benchmark_runs_its_code_paths_on_the_cpu(tmp_path: Path) -> None:
